@@ -1,0 +1,34 @@
+# The two commands the README starts with are `make gate` and `make test`;
+# both set up everything they need first (a venv, the Python packages, the servers).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+TARGET ?= reference
+
+.PHONY: setup servers gate test lint bench nightly clean
+
+setup: $(VENV)/.installed servers
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+servers:
+	@scripts/install-servers.sh
+
+gate: setup
+	$(BIN)/queue-chaos gate --target $(TARGET)
+
+test: setup
+	$(BIN)/ruff check .
+	$(BIN)/pytest -q
+
+bench: setup
+	$(BIN)/python -m benchmarks
+
+nightly: setup
+	$(BIN)/queue-chaos nightly --budget 60s --target $(TARGET)
+
+clean:
+	rm -rf $(VENV) .bin .hypothesis .pytest_cache

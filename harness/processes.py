@@ -1,0 +1,148 @@
+"""Child server processes that cannot outlive the run that started them.
+
+Three layers make sure of it: the context manager stops the process on any exit path;
+SIGTERM/SIGHUP are turned into SystemExit so those paths run; and PR_SET_PDEATHSIG makes
+the kernel kill the child if our process dies without cleaning up (kill -9, a crash).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+from harness.errors import InfrastructureError
+
+_PR_SET_PDEATHSIG = 1
+_live: set[ManagedProcess] = set()
+_live_lock = threading.Lock()
+
+
+def _die_with_parent() -> None:  # runs in the child between fork and exec
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except OSError:  # not Linux: the context manager and signal handlers still apply
+        pass
+    os.setpgrp()  # Ctrl-C in a terminal reaches us, not the servers: we stop them in order
+
+
+class ManagedProcess:
+    """One server process, its log file, and a stop() that always reaps it."""
+
+    def __init__(self, name: str, argv: Sequence[str], log_dir: Path | None = None) -> None:
+        self.name = name
+        self.argv = list(argv)
+        directory = log_dir or Path(tempfile.gettempdir())
+        self.log_path = directory / f"queue-chaos-{name}-{os.getpid()}-{id(self):x}.log"
+        self._log = self.log_path.open("wb")
+        try:
+            self.popen = subprocess.Popen(
+                self.argv,
+                stdin=subprocess.DEVNULL,
+                stdout=self._log,
+                stderr=subprocess.STDOUT,
+                preexec_fn=_die_with_parent,  # noqa: PLW1509 - needed for PDEATHSIG
+                close_fds=True,
+            )
+        except OSError as exc:
+            self._log.close()
+            raise InfrastructureError(f"cannot start {name} ({self.argv[0]}): {exc}") from exc
+        with _live_lock:
+            _live.add(self)
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def log_tail(self, lines: int = 5) -> str:
+        self._log.flush()
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+        return " | ".join(line.strip() for line in text.strip().splitlines()[-lines:])
+
+    def wait_ready(self, probe: Callable[[], bool], timeout: float = 10.0) -> None:
+        """Poll `probe` until it answers True; the process dying first is an error at once."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.alive():
+                raise InfrastructureError(
+                    f"{self.name} exited with code {self.popen.returncode} while starting: "
+                    f"{self.log_tail()}"
+                )
+            if probe():
+                return
+            time.sleep(0.02)
+        raise InfrastructureError(
+            f"{self.name} did not answer within {timeout:.0f} s: {self.log_tail()}"
+        )
+
+    def stop(self, grace: float = 3.0) -> None:
+        """SIGTERM, then SIGKILL after `grace` seconds; always reaps. Idempotent."""
+        with _live_lock:
+            _live.discard(self)
+        if self.popen.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.popen.terminate()
+            try:
+                self.popen.wait(timeout=grace)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    self.popen.kill()
+                self.popen.wait()
+        self._log.close()
+        with contextlib.suppress(OSError):
+            self.log_path.unlink()
+
+    def kill(self) -> None:
+        """Kill at once, as a crash would (for tests of the harness's own error paths)."""
+        if self.popen.poll() is None:
+            self.popen.kill()
+            self.popen.wait()
+
+
+def live_processes() -> list[ManagedProcess]:
+    with _live_lock:
+        return list(_live)
+
+
+def stop_all() -> None:
+    for process in live_processes():
+        process.stop()
+
+
+@contextlib.contextmanager
+def terminate_on_signals() -> Iterator[None]:
+    """Turn SIGTERM and SIGHUP into SystemExit so every `with` block unwinds and stops its servers.
+
+    Only installed from the main thread, and only over the default handler (pytest and
+    other hosts keep theirs). SIGINT already raises KeyboardInterrupt.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def _exit(signum: int, _frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = {}
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(signum) in (signal.SIG_DFL, None):
+            previous[signum] = signal.signal(signum, _exit)
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)

@@ -1,0 +1,244 @@
+""""Give me a Redis behind a Toxiproxy proxy": one context manager, three backends.
+
+The target under test talks to Redis through the proxy (`Services.proxy`); the checker
+reads Redis over a direct connection (`Services.redis`), which no fault ever touches.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlparse
+
+import redis
+
+from harness.binaries import find_binary
+from harness.config import ServicesConfig
+from harness.errors import InfrastructureError, UsageError
+from harness.ports import LOOPBACK, free_port
+from harness.processes import ManagedProcess, terminate_on_signals
+from harness.toxiproxy import ToxiproxyControl
+
+TOXIPROXY_IMAGE = "ghcr.io/shopify/toxiproxy:2.12.0"
+REDIS_IMAGE = "redis:7"
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+@dataclass
+class Services:
+    """Endpoints of one Redis and one Toxiproxy proxy in front of it."""
+
+    backend: str
+    redis: Endpoint  # direct: the checker's path, never faulted
+    proxy: Endpoint  # through Toxiproxy: the target's path
+    control: ToxiproxyControl
+    proxy_name: str
+    may_flush: bool  # True only for a Redis the harness started, or with explicit permission
+    processes: list[ManagedProcess] = field(default_factory=list)
+
+    def direct_client(self, **kwargs: object) -> redis.Redis:
+        """A client for the checker: no proxy, no retries, decoded strings."""
+        return redis.Redis(
+            host=self.redis.host,
+            port=self.redis.port,
+            decode_responses=True,
+            retry=None,
+            socket_timeout=5,
+            **kwargs,  # type: ignore[arg-type]
+        )
+
+    def flush(self, client: redis.Redis | None = None) -> None:
+        """Empty Redis between examples, but only a Redis we may empty."""
+        if not self.may_flush:
+            raise UsageError(
+                f"refusing to flush Redis at {self.redis}: the harness did not start it. "
+                "Pass --allow-flush (QUEUE_CHAOS_ALLOW_FLUSH=1) if it holds nothing you need"
+            )
+        (client or self.direct_client()).flushall()
+
+    def check_alive(self) -> None:
+        """Raise InfrastructureError unless both servers answer (called before any verdict)."""
+        for process in self.processes:
+            if not process.alive():
+                raise InfrastructureError(
+                    f"{process.name} (pid {process.pid}) exited "
+                    f"with code {process.popen.returncode}"
+                )
+        self.control.version()
+        try:
+            with contextlib.closing(self.direct_client(socket_timeout=2)) as client:
+                client.ping()
+        except redis.RedisError as exc:
+            raise InfrastructureError(f"Redis at {self.redis} stopped answering: {exc}") from exc
+
+    def versions(self) -> dict[str, str]:
+        with contextlib.closing(self.direct_client()) as client:
+            info = client.info("server")
+        return {"redis": str(info.get("redis_version")), "toxiproxy": self.control.version()}
+
+
+def _redis_answers(endpoint: Endpoint) -> bool:
+    client = redis.Redis(host=endpoint.host, port=endpoint.port, socket_timeout=1,
+                         socket_connect_timeout=1, retry=None)
+    try:
+        return bool(client.ping())
+    except redis.RedisError:
+        return False
+    finally:
+        client.close()
+
+
+def _ensure_proxy(control: ToxiproxyControl, name: str, listen: str, upstream: str) -> None:
+    existing = control.get_proxy(name)
+    if existing and existing.get("upstream") == upstream and existing.get("listen") == listen:
+        return
+    if existing:
+        control.delete_proxy(name)
+    control.create_proxy(name, listen, upstream)
+
+
+@contextlib.contextmanager
+def local_services(config: ServicesConfig) -> Iterator[Services]:
+    """Start redis-server and toxiproxy-server as our children on free loopback ports."""
+    redis_bin = find_binary("redis-server")
+    toxiproxy_bin = find_binary("toxiproxy-server")
+    workdir = Path(tempfile.mkdtemp(prefix="queue-chaos-"))
+    processes: list[ManagedProcess] = []
+    control: ToxiproxyControl | None = None
+    with terminate_on_signals():
+        try:
+            redis_ep = Endpoint(LOOPBACK, free_port())
+            redis_proc = ManagedProcess("redis-server", [
+                redis_bin, "--port", str(redis_ep.port), "--bind", LOOPBACK,
+                "--save", "", "--appendonly", "no", "--dir", str(workdir),
+                "--protected-mode", "yes", "--daemonize", "no", "--loglevel", "warning",
+            ], log_dir=workdir)
+            processes.append(redis_proc)
+            api_port = free_port()
+            toxiproxy_proc = ManagedProcess("toxiproxy-server", [
+                toxiproxy_bin, "-host", LOOPBACK, "-port", str(api_port),
+            ], log_dir=workdir)
+            processes.append(toxiproxy_proc)
+            control = ToxiproxyControl(f"http://{LOOPBACK}:{api_port}")
+            redis_proc.wait_ready(lambda: _redis_answers(redis_ep))
+            toxiproxy_proc.wait_ready(control.answers)
+            proxy_ep = Endpoint(LOOPBACK, free_port())
+            control.create_proxy(config.proxy_name, str(proxy_ep), str(redis_ep))
+            yield Services("local", redis_ep, proxy_ep, control, config.proxy_name,
+                           may_flush=True, processes=processes)
+        finally:
+            if control is not None:
+                control.close()
+            for process in reversed(processes):
+                process.stop()
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _endpoint_from_url(url: str) -> Endpoint:
+    parsed = urlparse(url)
+    return Endpoint(parsed.hostname or LOOPBACK, parsed.port or 6379)
+
+
+@contextlib.contextmanager
+def compose_services(config: ServicesConfig) -> Iterator[Services]:
+    """Use servers someone else runs: the docker-compose.yml services, by default."""
+    redis_ep = _endpoint_from_url(config.redis_url)
+    if not _redis_answers(redis_ep):
+        raise InfrastructureError(
+            f"cannot reach Redis at {config.redis_url}: start it ('docker compose up -d') "
+            "or point --redis-url / QUEUE_CHAOS_REDIS_URL at a running Redis"
+        )
+    control = ToxiproxyControl(config.toxiproxy_url)
+    try:
+        if not control.answers():
+            raise InfrastructureError(
+                f"cannot reach Toxiproxy at {config.toxiproxy_url}: start it ('docker compose up "
+                "-d') or point --toxiproxy-url / QUEUE_CHAOS_TOXIPROXY_URL at a running server"
+            )
+        _ensure_proxy(control, config.proxy_name, config.proxy_listen, config.proxy_upstream)
+        host, _, port = config.proxy_listen.rpartition(":")
+        listen_host = LOOPBACK if host in ("", "0.0.0.0", "[::]") else host
+        yield Services("compose", redis_ep, Endpoint(listen_host, int(port)), control,
+                       config.proxy_name, may_flush=config.allow_flush)
+    finally:
+        control.close()
+
+
+def docker_available() -> tuple[bool, str]:
+    """Whether a Docker engine answers (the client alone is not enough)."""
+    try:
+        import docker  # noqa: PLC0415 - optional, comes with testcontainers
+
+        client = docker.from_env(timeout=3)
+        client.ping()
+        client.close()
+    except Exception as exc:  # noqa: BLE001 - any failure means "no engine here"
+        return False, f"no Docker engine answers ({type(exc).__name__}: {exc})"
+    return True, "Docker engine answers"
+
+
+@contextlib.contextmanager
+def container_services(config: ServicesConfig) -> Iterator[Services]:
+    """Start Redis and Toxiproxy containers with testcontainers, on a network of their own."""
+    ok, reason = docker_available()
+    if not ok:
+        raise InfrastructureError(
+            f"the containers backend needs Docker: {reason}; use --backend local instead"
+        )
+    from testcontainers.core.container import DockerContainer  # noqa: PLC0415
+    from testcontainers.core.network import Network  # noqa: PLC0415
+    from testcontainers.core.waiting_utils import wait_for_logs  # noqa: PLC0415
+
+    proxy_port = 26379
+    with Network() as network, \
+            DockerContainer(REDIS_IMAGE).with_network(network) \
+            .with_network_aliases("redis").with_exposed_ports(6379) as redis_c, \
+            DockerContainer(TOXIPROXY_IMAGE).with_network(network) \
+            .with_exposed_ports(8474, proxy_port) as toxi_c:
+        wait_for_logs(redis_c, "Ready to accept connections", timeout=30)
+        redis_ep = Endpoint(redis_c.get_container_host_ip(),
+                            int(redis_c.get_exposed_port(6379)))
+        control = ToxiproxyControl(
+            f"http://{toxi_c.get_container_host_ip()}:{toxi_c.get_exposed_port(8474)}"
+        )
+        try:
+            _wait_until(control.answers, "the Toxiproxy container")
+            control.create_proxy(config.proxy_name, f"0.0.0.0:{proxy_port}", "redis:6379")
+            proxy_ep = Endpoint(toxi_c.get_container_host_ip(),
+                                int(toxi_c.get_exposed_port(proxy_port)))
+            yield Services("containers", redis_ep, proxy_ep, control, config.proxy_name,
+                           may_flush=True)
+        finally:
+            control.close()
+
+
+def _wait_until(probe: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if probe():
+            return
+        time.sleep(0.2)
+    raise InfrastructureError(f"{what} did not answer within {timeout:.0f} s")
+
+
+@contextlib.contextmanager
+def open_services(config: ServicesConfig | None = None) -> Iterator[Services]:
+    """The servers the configuration asks for; everything we started stops on exit."""
+    config = config or ServicesConfig.from_env()
+    backend = {"local": local_services, "compose": compose_services,
+               "containers": container_services}[config.backend]
+    with backend(config) as services:
+        yield services
