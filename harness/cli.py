@@ -1,7 +1,81 @@
-"""The `queue-chaos` command (placeholder until the CLI lands; see issue 5)."""
+"""The `queue-chaos` command: subcommands share the services flags and the exit codes.
+
+Exit codes (harness.errors.ExitCode): 0 holds, 1 violation, 2 usage, 3 infrastructure.
+"""
 
 from __future__ import annotations
 
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
 
-def main(argv: list[str] | None = None) -> int:
-    raise SystemExit("queue-chaos: the CLI is not built yet")
+from harness import __version__
+from harness.config import BACKENDS, ServicesConfig
+from harness.errors import ExitCode, QueueChaosError
+
+# Each module in harness.commands offers add_parser(subparsers) and run(args) -> ExitCode.
+COMMAND_MODULES = ("list", "reproduce", "gate", "nightly", "report")
+
+
+def add_services_flags(parser: argparse.ArgumentParser) -> None:
+    """Where the servers come from; every flag also has a QUEUE_CHAOS_* env var."""
+    group = parser.add_argument_group("servers")
+    group.add_argument("--backend", choices=None, metavar="|".join(BACKENDS),
+                       help="local (default: start redis-server and toxiproxy-server), "
+                            "compose, or containers")
+    group.add_argument("--redis-url", help="compose: Redis the checker reads directly")
+    group.add_argument("--toxiproxy-url", help="compose: Toxiproxy control API")
+    group.add_argument("--proxy-listen", help="compose: HOST:PORT the Redis proxy listens on")
+    group.add_argument("--proxy-upstream", help="compose: Redis as Toxiproxy sees it")
+    group.add_argument("--allow-flush", action="store_true", default=None,
+                       help="let the harness empty a Redis it did not start")
+
+
+def services_config(args: argparse.Namespace) -> ServicesConfig:
+    return ServicesConfig.from_env(
+        backend=args.backend, redis_url=args.redis_url, toxiproxy_url=args.toxiproxy_url,
+        proxy_listen=args.proxy_listen, proxy_upstream=args.proxy_upstream,
+        allow_flush=args.allow_flush,
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="queue-chaos",
+        description="Real network faults between a Redis queue's writes, judged by invariants.",
+        epilog="exit codes: 0 holds, 1 violation, 2 usage, 3 infrastructure",
+    )
+    parser.add_argument("--version", action="version", version=f"queue-chaos {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(f"harness.commands.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"harness.commands.{name}":
+                raise
+            continue  # a command not built yet is simply absent from --help
+        sub = module.add_parser(subparsers)
+        sub.set_defaults(run=module.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse: 0 for --help/--version, 2 for bad usage
+        return int(exc.code or 0)
+    try:
+        return int(args.run(args))
+    except QueueChaosError as exc:
+        print(f"queue-chaos: error: {exc}", file=sys.stderr)
+        return int(exc.exit_code)
+    except KeyboardInterrupt:
+        print("queue-chaos: interrupted", file=sys.stderr)
+        return 130
+    finally:
+        sys.stdout.flush()
+
+
+__all__ = ["ExitCode", "add_services_flags", "main", "services_config"]
