@@ -8,7 +8,8 @@ same code rather than a copy.
 Round trips, numbered as the scenarios target them (one Redis command each, no pipelines):
   enqueue         1 SET idem NX EX 86400 (if taken: 2 GET idem, return that id)
                   2 HSET old record  3 HSET new record  4 RPUSH queue
-                  on a redis error in 2-4: 5 DEL old record  6 DEL new record, then re-raise
+                  if round trip k in 2-4 raises: k+1 DEL old record, k+2 DEL new record,
+                  then re-raise (so 5 and 6 when the RPUSH fails)
   get_job         1 HGETALL new record  (if empty: 2 HGETALL old record)
   update_status   1 HSET old status  2 HSET new status
   list_jobs       SCAN old prefix (as many pages as needed), then one HGETALL per old key
@@ -98,6 +99,8 @@ class Phase1Queue:
             from queue_impl.telemetry import record_dual_write_attempt
 
             write_job_separately(self.client, self.key_schema, job)  # HIGH-1
+            # LOW-1: the only telemetry of this queue. Calls that return early above (a
+            # repeated request id) or whose SET NX raised are not counted either.
             record_dual_write_attempt(self.metrics, "enqueue", success=True)
             return job.job_id
         except redis.RedisError:

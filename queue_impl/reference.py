@@ -234,6 +234,7 @@ class ReferenceQueue:
         return sorted(jobs.values(), key=lambda job: job.job_id)
 
     def _old_schema_jobs(self, workspace_id: str) -> list[Job]:
+        # Old keys do not name their workspace: every old record is read, then filtered.
         keys = self._scan(f"{self.key_schema.old_job_prefix}*", KeyKind.OLD_JOB)
         return [job for job in self._read(keys) if job.workspace_id == workspace_id]
 

@@ -14,7 +14,8 @@ Round trips of each replaced method (the rest is the reference: one EVALSHA per 
   HIGH-2     update_status  1 HGET old workspace_id + EXISTS new (one pipeline)
                             2 HSET old status  3 HSET new status (each only if that record exists)
   HIGH-3     enqueue        1 GET idem (if set: return it)  2 MULTI HSET old, HSET new EXEC
-                            3 RPUSH  4 SET idem; on a redis error in 2-3: DEL old, DEL new
+                            3 RPUSH  4 SET idem; if round trip k in 2-3 raises:
+                            k+1 DEL old, k+2 DEL new, then re-raise
   QC-2       dequeue        1 EVALSHA (LPOP, status running; no processing list, no lease)
   MEDIUM-2, MEDIUM-3, MEDIUM-5, LOW-1, QC-1 change no round trip.
 """

@@ -34,6 +34,7 @@ from harness.target import (
 )
 
 T = TypeVar("T")
+MAX_ATTEMPTS = 20  # then WatchError (a redis error: outcome unknown) reaches the caller
 
 
 class SimpleQueue:
@@ -68,13 +69,16 @@ class SimpleQueue:
 
     def _transaction(self, body: Callable[[redis.client.Pipeline], T], *watched: str) -> T:
         """Run body(pipe) under WATCH until no watched key changed between read and EXEC."""
+        attempts = 0
         while True:
             with self.redis.pipeline() as pipe:
                 try:
                     pipe.watch(*watched)
                     return body(pipe)
                 except redis.WatchError:
-                    continue
+                    attempts += 1
+                    if attempts == MAX_ATTEMPTS:
+                        raise
 
     # --- the contract ----------------------------------------------------------------------
 
