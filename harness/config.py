@@ -33,7 +33,8 @@ class ServicesConfig:
     backend: str = "local"
     redis_url: str = "redis://127.0.0.1:6379/0"  # compose: the checker's direct path
     toxiproxy_url: str = "http://127.0.0.1:8474"  # compose: the control API
-    proxy_listen: str = "127.0.0.1:26379"  # compose: where the Redis proxy listens
+    proxy_listen: str = "0.0.0.0:26379"  # compose: where the proxy listens, inside Toxiproxy's
+    # container (docker-compose.yml publishes that port; the harness connects on loopback)
     proxy_upstream: str = "redis:6379"  # compose: the proxy's upstream as Toxiproxy sees it
     proxy_name: str = "redis"
     allow_flush: bool = False  # may the harness FLUSHALL a Redis it did not start?

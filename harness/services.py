@@ -18,8 +18,8 @@ from urllib.parse import urlparse
 import redis
 
 from harness.binaries import find_binary
-from harness.config import ServicesConfig
-from harness.errors import InfrastructureError, UsageError
+from harness.config import ENV, ServicesConfig
+from harness.errors import InfrastructureError, ToxiproxyError, UsageError
 from harness.ports import LOOPBACK, free_port
 from harness.processes import ManagedProcess, terminate_on_signals
 from harness.toxiproxy import ToxiproxyControl
@@ -51,13 +51,13 @@ class Services:
 
     def direct_client(self, **kwargs: object) -> redis.Redis:
         """A client for the checker: no proxy, no retries, decoded strings."""
+        options: dict[str, object] = {"socket_timeout": 5, **kwargs}  # callers may override
         return redis.Redis(
             host=self.redis.host,
             port=self.redis.port,
             decode_responses=True,
             retry=None,
-            socket_timeout=5,
-            **kwargs,  # type: ignore[arg-type]
+            **options,  # type: ignore[arg-type]
         )
 
     def flush(self, client: redis.Redis | None = None) -> None:
@@ -101,13 +101,33 @@ def _redis_answers(endpoint: Endpoint) -> bool:
         client.close()
 
 
+WILDCARD_HOSTS = ("", "0.0.0.0", "[::]", "::")
+
+
+def _same_listen(reported: str, configured: str) -> bool:
+    """Toxiproxy reports a listen of 0.0.0.0:P back as [::]:P: any wildcard matches another."""
+    def key(address: str) -> tuple[str, str]:
+        host, _, port = address.rpartition(":")
+        return ("*" if host in WILDCARD_HOSTS else host, port)
+    return key(reported) == key(configured)
+
+
 def _ensure_proxy(control: ToxiproxyControl, name: str, listen: str, upstream: str) -> None:
     existing = control.get_proxy(name)
-    if existing and existing.get("upstream") == upstream and existing.get("listen") == listen:
+    if existing and existing.get("upstream") == upstream \
+            and _same_listen(str(existing.get("listen")), listen):
         return
     if existing:
         control.delete_proxy(name)
-    control.create_proxy(name, listen, upstream)
+    try:
+        control.create_proxy(name, listen, upstream)
+    except ToxiproxyError as exc:
+        if "address already in use" not in str(exc):
+            raise
+        raise UsageError(
+            f"cannot create the Redis proxy on {listen}: that port is already in use; free it "
+            f"or choose another with --proxy-listen or {ENV['proxy_listen']}"
+        ) from exc
 
 
 @contextlib.contextmanager
@@ -170,7 +190,7 @@ def compose_services(config: ServicesConfig) -> Iterator[Services]:
             )
         _ensure_proxy(control, config.proxy_name, config.proxy_listen, config.proxy_upstream)
         host, _, port = config.proxy_listen.rpartition(":")
-        listen_host = LOOPBACK if host in ("", "0.0.0.0", "[::]") else host
+        listen_host = LOOPBACK if host in WILDCARD_HOSTS else host
         yield Services("compose", redis_ep, Endpoint(listen_host, int(port)), control,
                        config.proxy_name, may_flush=config.allow_flush)
     finally:
