@@ -7,16 +7,26 @@ lease (its own test at the end).
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 import redis
 from prometheus_client import CollectorRegistry
 
-from harness.target import DEFAULT_SCHEMA, Job, JobNotFound, MetricNames, QueueTarget, build_target
+from harness.target import (
+    DEFAULT_SCHEMA,
+    Job,
+    JobNotFound,
+    MetricNames,
+    QueueTarget,
+    build_target,
+    load_factory,
+)
+from queue_impl import phase1
 from queue_impl.variants import VARIANTS
 
-pytestmark = pytest.mark.servers
+pytestmark = pytest.mark.servers  # all but the two source checks below use a real Redis
 
 EXTERNAL_QUEUE_DIR = Path(__file__).resolve().parents[1] / "examples" / "external_queue"
 LEASELESS = VARIANTS["QC-2"].spec
@@ -32,6 +42,21 @@ LEASING_TARGETS = {name: spec for name, spec in TARGETS.items() if spec != LEASE
 SCHEMA = DEFAULT_SCHEMA
 PAYLOAD = {"prompt": "summarise", "tokens": 128, "tags": ["a", "b"]}
 FAR_FUTURE = 4e9
+
+
+PHASE1_FINDINGS = ("CRITICAL-1", "HIGH-1", "HIGH-2", "HIGH-3", "MEDIUM-1", "MEDIUM-2",
+                   "MEDIUM-3", "MEDIUM-5", "LOW-1")
+
+
+@pytest.mark.parametrize("finding", PHASE1_FINDINGS)
+def test_phase1_marks_each_finding_in_a_comment(finding):
+    source = Path(phase1.__file__).read_text()
+    assert re.search(rf"#.*\b{finding}\b", source)
+
+
+@pytest.mark.parametrize("variant", VARIANTS.values(), ids=list(VARIANTS))
+def test_a_variant_spec_loads_its_own_factory(variant):
+    assert load_factory(variant.spec) is variant.factory
 
 
 def _build(spec: str, client: redis.Redis, monkeypatch: pytest.MonkeyPatch) -> QueueTarget:
