@@ -1,0 +1,94 @@
+"""Which operation inputs the contract calls bad, judged by the target's own KeySchema.
+
+Three answers, because the harness must never call a correct queue broken: VALID (a correct
+queue must accept it), INVALID (it must refuse it with ValueError and write nothing) and
+UNSURE (reasonable queues differ: a payload at the size limit under one JSON encoding but
+not another, NaN, non-string keys). Nothing is demanded of an UNSURE input.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from enum import StrEnum
+from typing import Any
+
+from harness.history import Operation, OpKind
+from harness.target import MAX_PAYLOAD_BYTES, JobStatus, KeySchema
+
+STATUSES = frozenset(status.value for status in JobStatus)
+
+# Which argument each operation takes, and the KeySchema check that judges it.
+ID_ARGS: dict[OpKind, tuple[str, ...]] = {
+    OpKind.ENQUEUE: ("workspace_id", "client_request_id"),
+    OpKind.GET_JOB: ("workspace_id", "job_id"),
+    OpKind.UPDATE_STATUS: ("workspace_id", "job_id"),
+    OpKind.LIST_JOBS: ("workspace_id",),
+    OpKind.COMPLETE: ("workspace_id", "job_id"),
+    OpKind.FAIL: ("workspace_id", "job_id"),
+}
+
+
+class Validity(StrEnum):
+    VALID = "valid"
+    INVALID = "invalid"
+    UNSURE = "unsure"
+
+
+def classify_input(op: Operation, schema: KeySchema) -> tuple[Validity, str]:
+    """(validity, why) of an operation's input; kinds without ids to judge are VALID."""
+    checks = {
+        "workspace_id": schema.valid_workspace_id,
+        "client_request_id": schema.valid_request_id,
+        "job_id": schema.valid_job_id,
+    }
+    for name in ID_ARGS.get(OpKind(op.kind), ()):
+        value = op.args.get(name)
+        if not checks[name](value):
+            return Validity.INVALID, f"{name} {value!r} is not valid"
+    if op.kind == OpKind.UPDATE_STATUS:
+        status = op.args.get("status")
+        if not isinstance(status, str) or status not in STATUSES:
+            return Validity.INVALID, f"status {status!r} is not a JobStatus"
+    if op.kind == OpKind.ENQUEUE:
+        return classify_payload(op.args.get("payload"))
+    return Validity.VALID, ""
+
+
+def classify_payload(payload: Any) -> tuple[Validity, str]:
+    """A payload is VALID when every plausible JSON encoding fits MAX_PAYLOAD_BYTES strictly,
+    INVALID when no encoding exists or even the tightest one is over the limit, counted in
+    characters (compact, unescaped); UNSURE in between."""
+    if not isinstance(payload, Mapping):
+        return Validity.INVALID, f"payload is a {type(payload).__name__}, not a dict"
+    if not isinstance(payload, dict):
+        return Validity.UNSURE, f"payload is a {type(payload).__name__}, a Mapping but no dict"
+    try:
+        loosest = json.dumps(payload, default=_refuse)
+    except (TypeError, ValueError, RecursionError) as exc:
+        return Validity.INVALID, f"payload is not JSON-serialisable ({exc})"
+    try:
+        # Characters, not bytes: a queue may measure either, and characters are fewer.
+        tightest = json.dumps(payload, allow_nan=False, ensure_ascii=False,
+                              separators=(",", ":"), sort_keys=True)
+    except (TypeError, ValueError) as exc:
+        return Validity.UNSURE, f"payload serialises only loosely ({exc})"
+    if not _string_keys(payload):
+        return Validity.UNSURE, "payload has keys that are not strings"
+    if len(tightest) > MAX_PAYLOAD_BYTES:
+        return Validity.INVALID, f"payload is {len(tightest)} bytes > {MAX_PAYLOAD_BYTES}"
+    if len(loosest.encode()) >= MAX_PAYLOAD_BYTES:  # ASCII-escaped: as many bytes as chars
+        return Validity.UNSURE, f"payload is at the {MAX_PAYLOAD_BYTES}-byte limit"
+    return Validity.VALID, ""
+
+
+def _refuse(value: Any) -> Any:
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
+def _string_keys(value: Any) -> bool:
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _string_keys(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return all(_string_keys(v) for v in value)
+    return True
