@@ -1,0 +1,123 @@
+"""`queue-chaos nightly --budget DURATION`: a concurrent workload under a seeded nemesis, judged
+after it drains, with a report in reports/<timestamp>/ (and reports/latest).
+
+Exit 0 holds, 1 violation, 3 infrastructure; 130 when interrupted with nothing violated.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from harness.cli import add_services_flags, services_config
+from harness.errors import InfrastructureError, UsageError
+from harness.invariants import Violation
+from harness.nightly.artifacts import link_latest, write_artifacts
+from harness.nightly.budget import parse_duration
+from harness.nightly.progress import progress_for
+from harness.nightly.run import NightlyOptions, NightlyResult, NightlyRun
+from harness.services import open_services
+from harness.target import load_factory
+
+DEFAULT_REPORTS = Path("reports")
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "nightly", help="long concurrent run under a fault schedule, with an HTML report",
+        description="Producers and workers run against the target through Toxiproxy while a "
+                    "nemesis opens fault windows drawn from the seed; then the network heals, "
+                    "the queue drains, and the whole history and final state are judged.",
+        epilog="exit codes: 0 holds, 1 violation, 3 infrastructure, 130 interrupted")
+    parser.add_argument("--budget", required=True, type=parse_duration,
+                        help="how long the workload runs: 60s, 5m, 1h30m ...")
+    parser.add_argument("--target", default="reference",
+                        help="reference (default), phase1, pipeline-fix or module:factory")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="seed of the fault schedule (default: drawn and printed)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="report directory (default: reports/<UTC timestamp>, with a "
+                             "reports/latest link)")
+    parser.add_argument("--pushgateway", metavar="URL",
+                        help="also push the run's metrics to this Prometheus Pushgateway")
+    parser.add_argument("--producers", type=_positive, default=3)
+    parser.add_argument("--workers", type=_positive, default=3)
+    parser.add_argument("--no-nemesis", dest="nemesis", action="store_false",
+                        help="no faults (a baseline to compare throughput with)")
+    parser.add_argument("--no-machine", dest="machine", action="store_false",
+                        help="skip the stateful machine after the workload")
+    parser.add_argument("--quiet", action="store_true", help="no progress output")
+    add_services_flags(parser)
+    return parser
+
+
+def _out_dir(requested: Path | None) -> tuple[Path, bool]:
+    """(directory, whether it is a default one that `latest` should point at)."""
+    if requested is not None:
+        if requested.exists() and any(requested.iterdir()):
+            raise UsageError(f"--out {requested} exists and is not empty: give a new directory")
+        return requested, False
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    directory = DEFAULT_REPORTS / stamp
+    suffix = 1
+    while directory.exists():
+        suffix += 1
+        directory = DEFAULT_REPORTS / f"{stamp}-{suffix}"
+    return directory, True
+
+
+def run(args: argparse.Namespace) -> int:
+    load_factory(args.target)  # a target that does not import fails before any server starts
+    seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**31)
+    options = NightlyOptions(budget=args.budget, target=args.target, seed=seed,
+                             producers=args.producers, workers=args.workers,
+                             nemesis=args.nemesis, machine=args.machine)
+    out, is_default = _out_dir(args.out)
+    progress = progress_for(options.budget, sys.stderr, quiet=args.quiet)
+    progress.message(f"nightly: target {options.target}, seed {seed}, budget "
+                     f"{options.budget:g} s -> {out}")
+    config = services_config(args)
+    try:
+        with open_services(config) as services:
+            result = NightlyRun(options, services, out, progress).execute()
+    except InfrastructureError as exc:  # the servers did not even start: still a report
+        out.mkdir(parents=True, exist_ok=True)
+        result = NightlyResult(options, out, config.backend, datetime.now(UTC),
+                               finished_at=datetime.now(UTC),
+                               infrastructure=f"{type(exc).__name__}: {exc}")
+    finally:
+        progress.close()
+    notes = write_artifacts(result, args.pushgateway)
+    if is_default:
+        link_latest(out)
+    _print_summary(result, out, notes)
+    return result.exit_code
+
+
+def _print_summary(result: NightlyResult, out: Path, notes: list[str]) -> None:
+    print(f"verdict: {result.status}")
+    if result.infrastructure:
+        print(f"infrastructure: {result.infrastructure}")
+    else:
+        by_invariant: dict[str, list[Violation]] = {}
+        for violation in sorted(result.violations, key=lambda v: v.severity.rank):
+            by_invariant.setdefault(violation.invariant, []).append(violation)
+        for found in by_invariant.values():
+            print(f"  {len(found):5d} x {found[0].describe()}")
+    if result.summary:
+        print("jobs: " + ", ".join(f"{k}={v}" for k, v in result.summary.items()
+                                   if isinstance(v, int)))
+    for note in notes:
+        print(note)
+    print(f"report: {out / 'report.html'}")
+    print(f"replay: {result.options.replay_command()}")

@@ -1,0 +1,209 @@
+"""The concurrent workload: producers and workers as threads, each with a target of its own.
+
+Producers enqueue fresh requests (and retry the same request after an error, as a careful
+client would), read jobs (now and then from the wrong workspace, which must find nothing),
+update statuses and list workspaces. Workers lease jobs, complete or fail them, sometimes
+die with a job leased, and now and then requeue expired leases. A worker that cannot
+finish a job within half its lease gives it up, so no live worker ever finishes a job
+whose lease another worker's requeue already took back.
+
+Every call goes through the Recorder; none of them raises.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+from harness.history import OpKind, Outcome
+from harness.nightly.recorder import Recorder
+from harness.target import Job, JobStatus, QueueTarget
+
+WORKSPACES = ("ws-alpha", "ws-beta", "ws-gamma", "ws-delta")
+
+
+@dataclass(frozen=True)
+class WorkloadShape:
+    """Mix and pace of the workload; the defaults keep the queue short and every path busy."""
+
+    enqueue_retries: int = 3  # extra attempts of one request after an unknown outcome
+    retry_pause: float = 0.05
+    lease_seconds: float = 5.0
+    die_probability: float = 0.03  # a worker abandons its lease
+    fail_probability: float = 0.15  # a worker fails the job instead of completing it
+    requeue_probability: float = 0.05  # per worker step
+    idle_pause: float = 0.02  # a worker that found the queue empty
+    remembered_jobs: int = 64  # per producer, for reads and status updates
+
+
+class Producer(threading.Thread):
+    def __init__(
+        self,
+        index: int,
+        target: QueueTarget,
+        *,
+        recorder: Recorder,
+        seed: int,
+        stop: threading.Event,
+        shape: WorkloadShape,
+        workspaces: tuple[str, ...] = WORKSPACES,
+    ) -> None:
+        super().__init__(name=f"producer-{index}", daemon=True)
+        self.index = index
+        self.target = target
+        self.recorder = recorder
+        self.rng = random.Random(f"{seed}/producer/{index}")
+        self.stop = stop
+        self.shape = shape
+        self.workspaces = workspaces
+        self.known: deque[tuple[str, str]] = deque(maxlen=shape.remembered_jobs)
+        self.requests = 0
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            while not self.stop.is_set():
+                self.step()
+        except Exception as exc:  # noqa: BLE001 - a harness bug: the run stops and says so
+            self.error = exc
+            self.stop.set()
+
+    def step(self) -> None:
+        draw = self.rng.random()
+        if draw < 0.55 or not self.known:
+            self.enqueue()
+        elif draw < 0.80:
+            self.get_job()
+        elif draw < 0.95:
+            self.update_status()
+        else:
+            self.list_jobs()
+
+    def enqueue(self) -> None:
+        self.requests += 1
+        workspace = self.rng.choice(self.workspaces)
+        request_id = f"p{self.index}-r{self.requests}"
+        payload = {"producer": self.index, "n": self.requests}
+        args = {"workspace_id": workspace, "payload": payload, "client_request_id": request_id}
+        for attempt in range(1 + self.shape.enqueue_retries):
+            if attempt:
+                time.sleep(self.shape.retry_pause)
+            op = self.recorder.call(
+                self.name, OpKind.ENQUEUE, args,
+                lambda: self.target.enqueue(workspace, payload, request_id),
+            )
+            if op.outcome is Outcome.OK:
+                self.known.append((workspace, op.value))
+                return
+            if op.outcome is Outcome.FAIL or self.stop.is_set():
+                return  # refused (nothing written), or the run is over: the final retry owns it
+
+    def get_job(self) -> None:
+        workspace, job_id = self.rng.choice(self.known)
+        if self.rng.random() < 0.1:  # another workspace's job: must read as None
+            workspace = self.rng.choice([w for w in self.workspaces if w != workspace])
+        self.recorder.call(
+            self.name, OpKind.GET_JOB, {"workspace_id": workspace, "job_id": job_id},
+            lambda: self.target.get_job(workspace, job_id),
+        )
+
+    def update_status(self) -> None:
+        workspace, job_id = self.rng.choice(self.known)
+        status = str(self.rng.choice(list(JobStatus)))
+        self.recorder.call(
+            self.name, OpKind.UPDATE_STATUS,
+            {"workspace_id": workspace, "job_id": job_id, "status": status},
+            lambda: self.target.update_status(workspace, job_id, status),
+        )
+
+    def list_jobs(self) -> None:
+        workspace = self.rng.choice(self.workspaces)
+        self.recorder.call(
+            self.name, OpKind.LIST_JOBS, {"workspace_id": workspace},
+            lambda: self.target.list_jobs(workspace),
+        )
+
+
+class Worker(threading.Thread):
+    def __init__(
+        self,
+        index: int,
+        target: QueueTarget,
+        *,
+        recorder: Recorder,
+        seed: int,
+        stop: threading.Event,
+        shape: WorkloadShape,
+    ) -> None:
+        super().__init__(name=f"worker-{index}", daemon=True)
+        self.target = target
+        self.recorder = recorder
+        self.rng = random.Random(f"{seed}/worker/{index}")
+        self.stop = stop
+        self.shape = shape
+        self.deaths = 0
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            while not self.stop.is_set():
+                self.step()
+        except Exception as exc:  # noqa: BLE001 - a harness bug: the run stops and says so
+            self.error = exc
+            self.stop.set()
+
+    def step(self) -> None:
+        if self.rng.random() < self.shape.requeue_probability:
+            self.recorder.call(self.name, OpKind.REQUEUE_EXPIRED, {"now": None},
+                               self.target.requeue_expired)
+            return
+        job = lease_one(self.recorder, self.name, self.target, self.shape.lease_seconds)
+        if job is None:
+            self.stop.wait(self.shape.idle_pause)
+            return
+        leased_at, job = job
+        if self.rng.random() < self.shape.die_probability:
+            self.deaths += 1  # walks away: the lease expires and requeue_expired takes it back
+            return
+        succeeded = self.rng.random() >= self.shape.fail_probability
+        give_up_at = leased_at + self.shape.lease_seconds / 2
+        finish(self.recorder, self.name, self.target, job, succeeded=succeeded,
+               give_up_at=give_up_at)
+
+
+def lease_one(
+    recorder: Recorder, process: str, target: QueueTarget, lease_seconds: float
+) -> tuple[float, Job] | None:
+    """(when the lease was asked for, the job), or None when nothing was leased for sure."""
+    leased_at = time.monotonic()
+    op = recorder.call(process, OpKind.DEQUEUE, {"lease_seconds": lease_seconds},
+                       lambda: target.dequeue(lease_seconds))
+    if op.outcome is Outcome.OK and isinstance(op.value, Job):
+        return leased_at, op.value
+    return None
+
+
+def finish(
+    recorder: Recorder,
+    process: str,
+    target: QueueTarget,
+    job: Job,
+    *,
+    succeeded: bool,
+    give_up_at: float,
+    pause: float = 0.02,
+) -> bool:
+    """Complete (or fail) a leased job, retrying an unknown outcome until `give_up_at`."""
+    kind, call = (OpKind.COMPLETE, target.complete) if succeeded else (OpKind.FAIL, target.fail)
+    args: dict[str, Any] = {"workspace_id": job.workspace_id, "job_id": job.job_id}
+    while True:
+        op = recorder.call(process, kind, args, lambda: call(job.workspace_id, job.job_id))
+        if op.outcome is not Outcome.UNKNOWN:
+            return op.outcome is Outcome.OK
+        if time.monotonic() + pause >= give_up_at:
+            return False
+        time.sleep(pause)

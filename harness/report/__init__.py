@@ -1,0 +1,1 @@
+"""What a run leaves behind: journal.json, report.html, junit.xml, metrics.prom."""

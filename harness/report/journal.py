@@ -1,0 +1,173 @@
+"""journal.json: everything a nightly run found, in one versioned, documented JSON document.
+
+The journal is the source of every other artefact: report.html is rendered from it (and can
+be re-rendered later with `queue-chaos report DIR`), junit.xml and metrics.prom are written
+from the same facts. Machines read it to alert; people read the HTML.
+
+Schema version 1 (JOURNAL_SCHEMA below is the JSON Schema; fields marked * always present):
+
+  schema_version*  1
+  kind*            "queue-chaos-nightly"
+  tool*            {name, version}
+  run*             {target, target_factory, seed, budget_seconds, producers, workers, nemesis,
+                    lease_seconds, client_policy, backend, started_at, finished_at (ISO 8601
+                    UTC), workload_seconds, drain_seconds, total_seconds, interrupted,
+                    replay_command}
+  versions*        {redis, toxiproxy, python, queue_chaos, target} (strings; "unknown" when
+                    a server could not be asked)
+  verdict*         {status: holds | violated | infrastructure | interrupted, exit_code,
+                    headline (one sentence), reason (null or why there is no verdict)}
+  invariants*      [{name, severity, promise, status: holds | violated | not_judged,
+                     violations (count), sources (where it was judged: "workload",
+                     "stateful machine"), note (why the workload could not judge it, or "")}]
+  violations*      [{id, invariant, severity, message, evidence, operations (history
+                     indexes), trace (operations from history.jsonl, see below), replay}]
+                   at most MAX_DETAILED of them; violations_by_invariant has the full counts
+  violations_by_invariant*  {invariant: count}
+  notes*           what the checker did not check in this run, and why (strings)
+  summary*         Jepsen total-queue figures: {attempted, acknowledged, unknown, lost,
+                    duplicated, recovered, unexpected, ...} (integers; empty when not judged)
+  summary_ids*     the ids behind them, at most 50 each: {lost_ids, duplicated_ids, ...}
+  operations*      {total, crashed, ops_per_second, latency_ms {p50, p95, p99},
+                    by_kind {kind: {ok, fail, unknown}}, harness_overhead_us_per_op,
+                    worker_deaths}
+  faults*          {nemesis (bool), planned (count), applied [{index, kinds, toxics, start,
+                    end, applied_start, applied_end}], by_kind {kind: {windows, seconds}}}
+  drain*           {requeued, retried_requests, unresolved_requests, finished, emptied,
+                    timed_out, seconds} or {} when the run never reached it
+  stateful_machine*  {status: passed | failed | not_run | error, detail, invariants_violated,
+                      seconds, database}
+  infrastructure*  {error: null or the message}
+  files*           {history, timeseries, junit, metrics, html, hypothesis_db}: names
+                    relative to the journal's directory
+
+A trace entry is an operation as history.jsonl holds it: {index, process, kind, args,
+invoked_at, completed_at, fault (the nemesis window it ran under, e.g.
+"nemesis:latency"), outcome (ok | fail | unknown), value, error, crashed}.
+
+Compatibility: a reader accepts any journal whose schema_version it knows; fields are only
+ever added within a version, so readers must ignore fields they do not know.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from harness.errors import UsageError
+
+SCHEMA_VERSION = 1
+KIND = "queue-chaos-nightly"
+MAX_DETAILED = 200  # violations written in full (with traces); counts cover the rest
+VERDICTS = ("holds", "violated", "infrastructure", "interrupted")
+FILE_NAME = "journal.json"
+
+_STR = {"type": "string"}
+_INT = {"type": "integer", "minimum": 0}
+_NUM = {"type": "number"}
+_BOOL = {"type": "boolean"}
+
+
+def _object(properties: dict[str, Any], required: list[str] | None = None) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": list(properties) if required is None else required,
+    }
+
+
+JOURNAL_SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "title": "queue-chaos nightly journal",
+    **_object({
+        "schema_version": {"const": SCHEMA_VERSION},
+        "kind": {"const": KIND},
+        "tool": _object({"name": _STR, "version": _STR}),
+        "run": _object({
+            "target": _STR, "target_factory": _STR, "seed": {"type": "integer"},
+            "budget_seconds": _NUM, "producers": _INT, "workers": _INT, "nemesis": _BOOL,
+            "lease_seconds": _NUM, "client_policy": _STR, "backend": _STR,
+            "started_at": _STR, "finished_at": _STR, "workload_seconds": _NUM,
+            "drain_seconds": _NUM, "total_seconds": _NUM, "interrupted": _BOOL,
+            "replay_command": _STR,
+        }),
+        "versions": _object({k: _STR for k in
+                             ("redis", "toxiproxy", "python", "queue_chaos", "target")}),
+        "verdict": _object({
+            "status": {"enum": list(VERDICTS)}, "exit_code": {"type": "integer"},
+            "headline": _STR, "reason": {"type": ["string", "null"]},
+        }),
+        "invariants": {"type": "array", "items": _object({
+            "name": _STR, "severity": _STR, "promise": _STR,
+            "status": {"enum": ["holds", "violated", "not_judged"]},
+            "violations": _INT, "sources": {"type": "array", "items": _STR}, "note": _STR,
+        })},
+        "violations": {"type": "array", "maxItems": MAX_DETAILED, "items": _object({
+            "id": _INT, "invariant": _STR, "severity": _STR, "message": _STR,
+            "evidence": {"type": "object"}, "operations": {"type": "array", "items": _INT},
+            "trace": {"type": "array", "items": {"type": "object"}}, "replay": _STR,
+        })},
+        "violations_by_invariant": {"type": "object", "additionalProperties": _INT},
+        "notes": {"type": "array", "items": _STR},
+        "summary": {"type": "object", "additionalProperties": {"type": "integer"}},
+        "summary_ids": {"type": "object", "additionalProperties": {"type": "array"}},
+        "operations": _object({
+            "total": _INT, "crashed": _INT, "ops_per_second": _NUM,
+            "latency_ms": _object({"p50": _NUM, "p95": _NUM, "p99": _NUM}),
+            "by_kind": {"type": "object", "additionalProperties": {
+                "type": "object", "additionalProperties": _INT}},
+            "harness_overhead_us_per_op": _NUM, "worker_deaths": _INT,
+        }),
+        "faults": _object({
+            "nemesis": _BOOL, "planned": _INT,
+            "applied": {"type": "array", "items": _object({
+                "index": _INT, "kinds": {"type": "array", "items": _STR},
+                "toxics": {"type": "array"}, "start": _NUM, "end": _NUM,
+                "applied_start": _NUM, "applied_end": _NUM,
+            })},
+            "by_kind": {"type": "object", "additionalProperties": _object(
+                {"windows": _INT, "seconds": _NUM})},
+        }),
+        "drain": {"type": "object"},
+        "stateful_machine": _object({
+            "status": {"enum": ["passed", "failed", "not_run", "error"]}, "detail": _STR,
+            "invariants_violated": {"type": "array", "items": _STR},
+            "seconds": _NUM, "database": {"type": ["string", "null"]},
+        }),
+        "infrastructure": _object({"error": {"type": ["string", "null"]}}),
+        "files": _object({k: _STR for k in
+                          ("history", "timeseries", "junit", "metrics", "html",
+                           "hypothesis_db")}),
+    }),
+}
+
+
+def write_journal(directory: Path, journal: dict[str, Any]) -> Path:
+    """Write atomically: a reader (or a crash) never sees half a journal."""
+    path = directory / FILE_NAME
+    partial = path.with_suffix(".json.partial")
+    partial.write_text(json.dumps(journal, indent=2, sort_keys=False, default=str) + "\n",
+                       encoding="utf-8")
+    os.replace(partial, path)
+    return path
+
+
+def read_journal(directory: Path) -> dict[str, Any]:
+    """The journal of a run directory; a UsageError when there is none or it is unknown."""
+    path = directory / FILE_NAME
+    try:
+        journal = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UsageError(f"no {FILE_NAME} in {directory}: give the directory of a nightly "
+                         "run (e.g. reports/latest)") from None
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"{path} is not valid JSON: {exc}") from None
+    if not isinstance(journal, dict) or journal.get("kind") != KIND:
+        raise UsageError(f"{path} is not a queue-chaos nightly journal")
+    version = journal.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise UsageError(f"{path} has schema_version {version!r}; this queue-chaos reads "
+                         f"version {SCHEMA_VERSION}")
+    return journal
