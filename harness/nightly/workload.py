@@ -2,8 +2,13 @@
 
 Producers enqueue fresh requests (and retry the same request after an error, as a careful
 client would), read jobs (now and then from the wrong workspace, which must find nothing),
-update statuses and list workspaces. Workers lease jobs, complete or fail them, sometimes
-die with a job leased, and now and then requeue expired leases. A worker that cannot
+update statuses and list a workspace. Listing reads every job a queue holds (the contract has
+no pagination), so it is paced (at most once per `list_interval` per producer) and lists a
+workspace that never gets more than `listed_jobs` jobs: its cost and the size of its answer
+in history.jsonl stay bounded however long the run.
+
+Workers lease jobs, complete or fail them, sometimes die with a job leased, and now and then
+requeue expired leases. A worker that cannot
 finish a job within half its lease gives it up, so no live worker ever finishes a job
 whose lease another worker's requeue already took back.
 
@@ -23,7 +28,8 @@ from harness.history import OpKind, Outcome
 from harness.nightly.recorder import Recorder
 from harness.target import Job, JobStatus, QueueTarget
 
-WORKSPACES = ("ws-alpha", "ws-beta", "ws-gamma", "ws-delta")
+WORKSPACES = ("ws-alpha", "ws-beta", "ws-gamma")
+LISTED_WORKSPACE = "ws-listed"  # small on purpose: the workspace list_jobs reads
 
 
 @dataclass(frozen=True)
@@ -38,6 +44,8 @@ class WorkloadShape:
     requeue_probability: float = 0.05  # per worker step
     idle_pause: float = 0.02  # a worker that found the queue empty
     remembered_jobs: int = 64  # per producer, for reads and status updates
+    list_interval: float = 2.0  # seconds between two list_jobs of one producer
+    listed_jobs: int = 50  # per producer, enqueued into LISTED_WORKSPACE (then no more)
 
 
 class Producer(threading.Thread):
@@ -62,6 +70,8 @@ class Producer(threading.Thread):
         self.workspaces = workspaces
         self.known: deque[tuple[str, str]] = deque(maxlen=shape.remembered_jobs)
         self.requests = 0
+        self.listed = 0  # jobs this producer enqueued into LISTED_WORKSPACE
+        self.next_list = 0.0  # time.monotonic() from which it may list again
         self.error: BaseException | None = None
 
     def run(self) -> None:
@@ -78,7 +88,7 @@ class Producer(threading.Thread):
             self.enqueue()
         elif draw < 0.80:
             self.get_job()
-        elif draw < 0.95:
+        elif draw < 0.95 or time.monotonic() < self.next_list:
             self.update_status()
         else:
             self.list_jobs()
@@ -86,6 +96,9 @@ class Producer(threading.Thread):
     def enqueue(self) -> None:
         self.requests += 1
         workspace = self.rng.choice(self.workspaces)
+        if self.listed < self.shape.listed_jobs and self.rng.random() < 0.1:
+            workspace = LISTED_WORKSPACE
+            self.listed += 1
         request_id = f"p{self.index}-r{self.requests}"
         payload = {"producer": self.index, "n": self.requests}
         args = {"workspace_id": workspace, "payload": payload, "client_request_id": request_id}
@@ -121,7 +134,8 @@ class Producer(threading.Thread):
         )
 
     def list_jobs(self) -> None:
-        workspace = self.rng.choice(self.workspaces)
+        self.next_list = time.monotonic() + self.shape.list_interval
+        workspace = LISTED_WORKSPACE
         self.recorder.call(
             self.name, OpKind.LIST_JOBS, {"workspace_id": workspace},
             lambda: self.target.list_jobs(workspace),
