@@ -8,7 +8,9 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import redis
@@ -164,11 +166,19 @@ def toxiproxy_process(services: Services) -> ManagedProcess:
     return next(p for p in services.processes if p.name == "toxiproxy-server")
 
 
+def all_threads_stopped(pid: int) -> bool:
+    states = [(task / "stat").read_text().rpartition(")")[2].split()[0]
+              for task in Path(f"/proc/{pid}/task").iterdir()]
+    return all(state in ("T", "t") for state in states)
+
+
 @contextlib.contextmanager
 def frozen(process: ManagedProcess) -> Iterator[None]:
     """SIGSTOP: the process holds its sockets but answers nothing (Toxiproxy issue #558)."""
     os.kill(process.pid, signal.SIGSTOP)
     try:
+        while not all_threads_stopped(process.pid):  # the stop reaches each thread in turn
+            time.sleep(0.005)
         yield
     finally:
         os.kill(process.pid, signal.SIGCONT)
