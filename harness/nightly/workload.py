@@ -8,9 +8,8 @@ workspace that never gets more than `listed_jobs` jobs: its cost and the size of
 in history.jsonl stay bounded however long the run.
 
 Workers lease jobs, complete or fail them, sometimes die with a job leased, and now and then
-requeue expired leases. A worker that cannot
-finish a job within half its lease gives it up, so no live worker ever finishes a job
-whose lease another worker's requeue already took back.
+requeue expired leases. A worker that cannot finish a job within half its lease gives it
+up, so no live worker ever finishes a job whose lease another worker's requeue took back.
 
 Every call goes through the Recorder; none of them raises.
 """
@@ -186,7 +185,7 @@ class Worker(threading.Thread):
         succeeded = self.rng.random() >= self.shape.fail_probability
         give_up_at = leased_at + self.shape.lease_seconds / 2
         finish(self.recorder, self.name, self.target, job, succeeded=succeeded,
-               give_up_at=give_up_at)
+               give_up_at=give_up_at, stop=self.stop)
 
 
 def lease_one(
@@ -209,9 +208,11 @@ def finish(
     *,
     succeeded: bool,
     give_up_at: float,
+    stop: threading.Event | None = None,
     pause: float = 0.02,
 ) -> bool:
-    """Complete (or fail) a leased job, retrying an unknown outcome until `give_up_at`."""
+    """Complete (or fail) a leased job, retrying an unknown outcome until `give_up_at` (or
+    the run stops: the drain's requeue then takes the job back)."""
     kind, call = (OpKind.COMPLETE, target.complete) if succeeded else (OpKind.FAIL, target.fail)
     args: dict[str, Any] = {"workspace_id": job.workspace_id, "job_id": job.job_id}
     while True:
@@ -220,4 +221,7 @@ def finish(
             return op.outcome is Outcome.OK
         if time.monotonic() + pause >= give_up_at:
             return False
-        time.sleep(pause)
+        if stop is None:
+            time.sleep(pause)
+        elif stop.wait(pause):
+            return False

@@ -1,0 +1,190 @@
+"""Short nightly runs on real servers: the verdicts, the files, and the infrastructure paths."""
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import jsonschema
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from harness.commands import nightly, report
+from harness.config import ServicesConfig
+from harness.invariants import INVARIANTS
+from harness.nightly.artifacts import write_artifacts
+from harness.nightly.run import NightlyOptions, NightlyRun
+from harness.nightly.schedule import ScheduleShape
+from harness.report.journal import JOURNAL_SCHEMA, read_journal
+from harness.services import open_services
+
+pytestmark = pytest.mark.servers
+
+FILES = ("report.html", "journal.json", "junit.xml", "metrics.prom", "history.jsonl",
+         "timeseries.jsonl")
+
+
+def _command(module, argv):
+    parser = argparse.ArgumentParser(prog="queue-chaos")
+    module.add_parser(parser.add_subparsers(dest="command"))
+    return module.run(parser.parse_args(argv))
+
+
+@pytest.fixture(scope="module")
+def reference_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("nightly") / "reference"
+    code = _command(nightly, ["nightly", "--budget", "3s", "--seed", "11", "--target",
+                              "reference", "--out", str(out), "--quiet"])
+    return code, out
+
+
+@pytest.fixture(scope="module")
+def phase1_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("nightly") / "phase1"
+    code = _command(nightly, ["nightly", "--budget", "3s", "--seed", "11", "--target",
+                              "phase1", "--out", str(out), "--quiet", "--no-machine"])
+    return code, out
+
+
+# --- verdicts -----------------------------------------------------------------------------
+def test_a_short_run_against_the_reference_holds(reference_run):
+    code, out = reference_run
+    journal = read_journal(out)
+    assert (code, journal["verdict"]["status"]) == (0, "holds")
+    assert journal["summary"]["lost"] == 0 and journal["summary"]["acknowledged"] > 0
+
+
+def test_a_short_run_against_phase1_is_violated_with_evidence_traces_and_replay(phase1_run):
+    code, out = phase1_run
+    journal = read_journal(out)
+    assert (code, journal["verdict"]["status"]) == (1, "violated")
+    assert journal["violations"]
+    for violation in journal["violations"]:
+        assert violation["evidence"]
+        assert violation["replay"] == ("queue-chaos nightly --seed 11 --target phase1 "
+                                       "--budget 3s")
+    assert any(v["trace"] for v in journal["violations"])
+
+
+def test_every_file_of_the_report_is_written(reference_run):
+    _, out = reference_run
+    assert [name for name in FILES if not (out / name).is_file()] == []
+
+
+def test_the_journal_follows_its_documented_schema(reference_run, phase1_run):
+    for _, out in (reference_run, phase1_run):
+        jsonschema.validate(read_journal(out), JOURNAL_SCHEMA)
+
+
+def test_the_history_on_disk_holds_every_operation_of_the_run(reference_run):
+    _, out = reference_run
+    lines = (out / "history.jsonl").read_text().splitlines()
+    assert len(lines) == read_journal(out)["operations"]["total"]
+    assert sorted(json.loads(line)["index"] for line in lines) == list(range(len(lines)))
+
+
+def test_the_applied_windows_are_those_the_seed_planned(reference_run):
+    _, out = reference_run
+    journal = read_journal(out)
+    planned = NightlyOptions(budget=3.0, seed=11).planned_schedule().to_json()
+    applied = [{k: w[k] for k in planned[0]} for w in journal["faults"]["applied"]]
+    assert applied and applied == planned[: len(applied)]
+
+
+def test_junit_has_one_case_per_invariant(reference_run, phase1_run):
+    import xml.etree.ElementTree as ET  # noqa: PLC0415 - only this test reads XML
+
+    for _, out in (reference_run, phase1_run):
+        names = [c.get("name") for c in ET.parse(out / "junit.xml").iter("testcase")]
+        assert names == list(INVARIANTS)
+    failed = {c.get("name") for c in ET.parse(phase1_run[1] / "junit.xml").iter("testcase")
+              if c.find("failure") is not None}
+    assert failed == set(read_journal(phase1_run[1])["violations_by_invariant"])
+
+
+def test_metrics_prom_parses_and_counts_every_operation(reference_run):
+    _, out = reference_run
+    families = {f.name: f for f in
+                text_string_to_metric_families((out / "metrics.prom").read_text())}
+    ops = sum(s.value for s in families["queue_chaos_nightly_operations"].samples
+              if s.name.endswith("_total"))
+    assert ops == read_journal(out)["operations"]["total"]
+
+
+def test_the_stateful_machine_is_recorded_as_run_or_not_and_why(reference_run):
+    machine = read_journal(reference_run[1])["stateful_machine"]
+    assert machine["status"] in ("passed", "failed", "not_run")
+    assert machine["detail"]
+
+
+# --- the report command ------------------------------------------------------------------
+def test_the_report_command_renders_the_page_again_from_the_journal(reference_run):
+    _, out = reference_run
+    (out / "report.html").unlink()
+    assert _command(report, ["report", str(out)]) == 0
+    assert "holds" in (out / "report.html").read_text()
+
+
+def test_the_report_command_compares_two_runs(reference_run, phase1_run, capsys):
+    _, out = phase1_run
+    assert _command(report, ["report", str(out), "--compare", str(reference_run[1])]) == 0
+    page = (out / "report.html").read_text()
+    assert "Compared with reference" in page
+    assert "verdict" in capsys.readouterr().out
+
+
+# --- infrastructure, never "lost jobs" ---------------------------------------------------
+@pytest.mark.parametrize("server", ["redis-server", "toxiproxy-server"])
+def test_a_server_dying_mid_run_ends_as_infrastructure_not_as_lost_jobs(server, tmp_path):
+    options = NightlyOptions(budget=6.0, seed=3, machine=False,
+                             schedule=ScheduleShape(warmup=0.2))
+    with open_services(ServicesConfig()) as services:
+        victim = next(p for p in services.processes if p.name == server)
+        threading.Timer(1.5, victim.kill).start()
+        result = NightlyRun(options, services, tmp_path).execute()
+        write_artifacts(result)
+    journal = read_journal(tmp_path)
+    assert (result.exit_code, journal["verdict"]["status"]) == (3, "infrastructure")
+    assert server in journal["verdict"]["reason"] or "Toxiproxy" in journal["verdict"]["reason"]
+    assert journal["violations"] == [] and journal["summary"] == {}
+    assert {row["status"] for row in journal["invariants"]} == {"not_judged"}
+    assert "No verdict on the queue" in (tmp_path / "report.html").read_text()
+
+
+def test_ctrl_c_stops_early_and_still_writes_a_report_that_says_interrupted(tmp_path):
+    out = tmp_path / "run"
+    script = (
+        "import argparse, sys\n"
+        "from harness.commands import nightly\n"
+        "parser = argparse.ArgumentParser()\n"
+        "nightly.add_parser(parser.add_subparsers(dest='command'))\n"
+        "sys.exit(nightly.run(parser.parse_args(sys.argv[1:])))\n"
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-c", script, "nightly", "--budget", "60s", "--seed", "5",
+         "--out", str(out), "--quiet"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=Path(__file__).parent.parent,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        history = out / "history.jsonl"
+        while not (history.exists() and history.stat().st_size > 0):
+            assert time.monotonic() < deadline, "the run never started"
+            assert child.poll() is None, child.stdout.read().decode()
+            time.sleep(0.1)
+        time.sleep(1.0)
+        os.kill(child.pid, signal.SIGINT)
+        child.wait(timeout=60)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    journal = read_journal(out)
+    assert journal["verdict"]["status"] == "interrupted"
+    assert child.returncode == (1 if journal["violations"] else 130)
+    assert journal["run"]["interrupted"] and journal["run"]["workload_seconds"] < 30
