@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import os
 import signal
 import subprocess
@@ -25,12 +26,19 @@ _live: set[ManagedProcess] = set()
 _live_lock = threading.Lock()
 
 
-def _die_with_parent() -> None:  # runs in the child between fork and exec
-    try:
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    except OSError:  # not Linux: the context manager and signal handlers still apply
-        pass
+# Loaded once, in the parent: a dlopen in the child (between fork and exec) can deadlock on
+# a loader lock that another thread held at fork time.
+try:
+    _LIBC: ctypes.CDLL | None = ctypes.CDLL("libc.so.6", use_errno=True)
+except OSError:  # not Linux: the context manager and signal handlers still apply
+    _LIBC = None
+
+
+def _die_with_parent(parent_pid: int) -> None:  # runs in the child between fork and exec
+    if _LIBC is not None:
+        _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent_pid:  # the parent died before prctl: no signal will come
+            os._exit(1)
     os.setpgrp()  # Ctrl-C in a terminal reaches us, not the servers: we stop them in order
 
 
@@ -49,7 +57,7 @@ class ManagedProcess:
                 stdin=subprocess.DEVNULL,
                 stdout=self._log,
                 stderr=subprocess.STDOUT,
-                preexec_fn=_die_with_parent,  # noqa: PLW1509 - needed for PDEATHSIG
+                preexec_fn=functools.partial(_die_with_parent, os.getpid()),  # noqa: PLW1509
                 close_fds=True,
             )
         except OSError as exc:
