@@ -78,8 +78,9 @@ class FaultInjector:
     def operation(self, faults: Sequence[Fault] = ()) -> Iterator[OperationRun]:
         """Count round trips from 1 inside; arm each fault just before its round trip.
 
-        On exit every toxic armed here is removed. A control failure (during the operation
-        or at this cleanup) is raised as ToxiproxyError, whatever the body did with it.
+        On exit every toxic armed here is removed. A harness failure met during the operation
+        or at this cleanup (a ToxiproxyError, a refused reset) is raised here, whatever the
+        body did with it; `run.fired` and `run.not_fired` tell which planned faults happened.
         """
         plan = _plan_by_round_trip(faults)
         with self._lock:
