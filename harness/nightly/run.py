@@ -108,7 +108,8 @@ class NightlyResult:
     workload_seconds: float = 0.0
     drain_seconds: float = 0.0
     total_seconds: float = 0.0
-    overhead_seconds: float = 0.0
+    overhead_seconds: float = 0.0  # CPU of the harness's bookkeeping (all threads)
+    target_cpu_seconds: float = 0.0  # CPU of the target's calls, client side (all threads)
     worker_deaths: int = 0
 
     @property
@@ -215,6 +216,7 @@ class NightlyRun:
             result.workload_seconds = time.monotonic() - began
             result.applied = list(self.nemesis.applied)
             result.overhead_seconds = self.recorder.overhead_seconds
+            result.target_cpu_seconds = self.recorder.target_cpu_seconds
             result.worker_deaths = sum(w.deaths for w in self.workers)
         self._raise_thread_errors()
 
