@@ -56,6 +56,9 @@ class Fault:
     def __str__(self) -> str:
         return f"{self.kind}@{self.round_trip}"
 
+    def __repr__(self) -> str:  # how Hypothesis prints a counterexample step
+        return f"Fault.parse({str(self)!r})"
+
     @classmethod
     def parse(cls, text: str) -> Fault:
         """"reply_lost@3" -> Fault(REPLY_LOST, 3); a bare kind means round trip 1."""

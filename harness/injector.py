@@ -29,7 +29,17 @@ from redis.connection import Connection
 from harness.errors import QueueChaosError, ToxiproxyError, UsageError
 from harness.faults import NEEDS_FRESH_CONNECTION, Fault, toxics_for
 from harness.redis_client import ClientPolicy, build_client
+from harness.resp import keys_touched
 from harness.toxiproxy import ToxiproxyControl
+
+
+@dataclass(frozen=True)
+class RoundTrip:
+    """One round trip as sent: its number in the operation, its commands, the keys they name."""
+
+    number: int
+    commands: tuple[str, ...] = ()
+    keys: tuple[str, ...] = ()
 
 
 @dataclass
@@ -39,6 +49,7 @@ class OperationRun:
     planned: tuple[Fault, ...]
     fired: list[Fault] = field(default_factory=list)  # armed before their round trip
     round_trips: int = 0
+    trips: list[RoundTrip] = field(default_factory=list)  # what each round trip sent
     error: QueueChaosError | None = None  # the first harness failure, re-raised at exit
 
     @property
@@ -69,6 +80,10 @@ class FaultInjector:
         self._run: OperationRun | None = None
         self._plan: dict[int, Fault] = {}
         self._armed: list[str] = []  # names of the toxics this injector added and not removed
+        # True when the round trip about to start removed toxics: a connection the pool
+        # opened before that (redis-py connects in get_connection) went through them, and
+        # Toxiproxy closes such connections when a `timeout` toxic goes.
+        self.healed_since_connect = False
 
     @property
     def in_operation(self) -> bool:
@@ -110,13 +125,22 @@ class FaultInjector:
             except ToxiproxyError as exc:
                 run.error = run.error or exc
 
-    def begin_round_trip(self) -> Fault | None:
-        """Count one round trip, remove what an earlier one armed; the fault planned here."""
+    def begin_round_trip(self, packed: Any = b"") -> Fault | None:
+        """Count one round trip, remove what an earlier one armed; the fault planned here.
+
+        `packed` is what the round trip is about to send: its commands and keys are kept
+        in the run, so a scenario can aim at "the round trip that writes the queue".
+        """
         with self._lock:
             run = self._open_run()
             if run.error is not None:
                 raise run.error
             run.round_trips += 1
+            chunks = [packed] if isinstance(packed, bytes | str) else list(packed)
+            commands, keys = keys_touched(
+                c.encode() if isinstance(c, str) else bytes(c) for c in chunks)
+            run.trips.append(RoundTrip(run.round_trips, commands, keys))
+            self.healed_since_connect = bool(self._armed)
             try:
                 self._disarm()
             except ToxiproxyError as exc:
@@ -196,11 +220,14 @@ class RoundTripConnection(Connection):
         if self._handshaking:
             self.handshake_sends += 1
         elif injector is not None and injector.in_operation:
-            self._before_round_trip(injector, _packed_size(command))
+            self._before_round_trip(injector, command)
         super().send_packed_command(command, check_health)
 
-    def _before_round_trip(self, injector: FaultInjector, request_bytes: int) -> None:
-        fault = injector.begin_round_trip()
+    def _before_round_trip(self, injector: FaultInjector, command: Any) -> None:
+        request_bytes = _packed_size(command)
+        fault = injector.begin_round_trip(command)
+        if injector.healed_since_connect and self._sock:
+            self.disconnect()  # send over a connection opened after the network healed
         if not self._sock:
             self.connect()  # the handshake goes through before any fault is armed
         if fault is None:
@@ -226,8 +253,8 @@ def injected_client(
 ) -> redis.Redis:
     """A client through the proxy whose round trips `injector` counts and faults.
 
-    RESP2 (protocol=2): a new connection then sends nothing before the first request, so
+    build_client speaks RESP2: a new connection sends nothing before the first request, so
     every fault kind, `reset` included, lands on the request and never on a handshake.
     """
     return build_client(host, port, policy, connection_class=RoundTripConnection,
-                        fault_injector=injector, protocol=2)
+                        fault_injector=injector)

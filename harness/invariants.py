@@ -51,8 +51,16 @@ INVARIANTS: dict[str, Invariant] = {
                   "the target's counters match what the history says happened"),
         Invariant("input_validation", Severity.MEDIUM,
                   "bad input is refused with ValueError and nothing is written"),
+        Invariant("contract", Severity.HIGH,
+                  "operations raise only ValueError, JobNotFound or a Redis error"),
+        Invariant("code_quality", Severity.MEDIUM,
+                  "the target's source passes the linter rules a finding names (static)"),
     )
 }
+
+
+# Judged on the target's source, not on its behaviour: the state machine skips them.
+STATIC_INVARIANTS = frozenset({"code_quality"})
 
 
 @dataclass(frozen=True)

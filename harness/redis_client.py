@@ -56,7 +56,8 @@ def build_client(
         retry=policy.retry(),
         decode_responses=True,
         health_check_interval=0,  # a PING before a command would shift the round-trip count
-        driver_info=None,  # no CLIENT SETINFO on connect: a new connection sends nothing
-        **connection_kwargs,
+        driver_info=None,  # no CLIENT SETINFO on connect
+        **({"protocol": 2} | connection_kwargs),  # RESP2 sends nothing on connect (RESP3
+        # says HELLO), so a fault never lands on a handshake
     )
     return redis.Redis(connection_pool=pool)

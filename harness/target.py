@@ -272,7 +272,15 @@ CONTRACT_METHODS = (
 
 
 def resolve_target(spec: str) -> str:
-    """An alias (phase1, reference, ...) or a "module:factory" string, as "module:factory"."""
+    """An alias (phase1, reference, variant:ID, ...) or "module:factory", as "module:factory"."""
+    if spec.startswith("variant:"):
+        from queue_impl.variants import VARIANTS  # noqa: PLC0415 - only for this alias
+
+        variant = VARIANTS.get(spec.removeprefix("variant:"))
+        if variant is None:
+            raise UsageError(f"unknown variant {spec!r}: one of "
+                             + ", ".join(f"variant:{v}" for v in VARIANTS))
+        return variant.spec
     resolved = TARGET_ALIASES.get(spec, spec)
     module, sep, attr = resolved.partition(":")
     if not sep or not module or not attr:

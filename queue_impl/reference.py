@@ -15,8 +15,10 @@ Jobs another writer left in ONE schema (legacy: old only; a Phase-2 writer: new 
 everywhere, and the missing record is never created. The queue list holds bare job ids, so a
 worker finds a job's records from its id: the old record names the workspace; with no old
 record, the script looks the new record up by SCAN MATCH {new prefix}*:{id} (only jobs that
-no dual-writer wrote take that path). Scripts thus touch keys they derive themselves: fine on
-one Redis, not on Redis Cluster.
+no dual-writer wrote take that path). Scripts name their keys in KEYS wherever the caller
+knows them (enqueue, update_status, complete, fail); dequeue and requeue_expired learn the
+job id inside the script and derive its record keys there: fine on one Redis, not on Redis
+Cluster.
 
 Round trips: one EVALSHA per write operation (scripts are loaded when the queue is built);
 get_job one MULTI/EXEC of two HGETALLs; list_jobs SCAN pages plus one pipelined read.
@@ -51,19 +53,19 @@ from queue_impl.telemetry import QueueMetrics, counted_dual_write
 LUA_PRELUDE = """
 local OLD, NEW = %(old)s, %(new)s
 
--- The existing records of job `id` in workspace `ws`, the new one first.
-local function records_in(ws, id)
+-- Which of a job's two record keys exist, the new one first; the old record counts only
+-- if it belongs to workspace `ws`.
+local function existing(new, old, ws)
   local found = {}
-  local new = NEW .. ws .. ':' .. id
   if redis.call('EXISTS', new) == 1 then table.insert(found, new) end
-  if redis.call('HGET', OLD .. id, 'workspace_id') == ws then table.insert(found, OLD .. id) end
+  if redis.call('HGET', old, 'workspace_id') == ws then table.insert(found, old) end
   return found
 end
 
 -- The existing records of job `id`, whatever its workspace (workers know only the id).
 local function records_of(id)
   local ws = redis.call('HGET', OLD .. id, 'workspace_id')
-  if ws then return records_in(ws, id) end
+  if ws then return existing(NEW .. ws .. ':' .. id, OLD .. id, ws) end
   local cursor = '0'
   repeat
     local page = redis.call('SCAN', cursor, 'MATCH', NEW .. '*:' .. id, 'COUNT', 1000)
@@ -89,10 +91,10 @@ redis.call('SET', KEYS[1], ARGV[1])
 return ARGV[1]
 """
 
-# ARGV workspace id, job id, status. Returns how many records it changed (0: no such job).
+# KEYS new record, old record; ARGV workspace id, status. Returns records changed (0: none).
 UPDATE_STATUS = """
-local records = records_in(ARGV[1], ARGV[2])
-set_status(records, ARGV[3])
+local records = existing(KEYS[1], KEYS[2], ARGV[1])
+set_status(records, ARGV[2])
 return #records
 """
 
@@ -112,9 +114,10 @@ while true do
 end
 """
 
-# KEYS processing, leases; ARGV workspace id, job id, status. Returns records changed.
+# KEYS processing, leases, new record, old record; ARGV workspace id, job id, status.
+# Returns records changed.
 FINISH = """
-local records = records_in(ARGV[1], ARGV[2])
+local records = existing(KEYS[3], KEYS[4], ARGV[1])
 if #records == 0 then return 0 end
 redis.call('LREM', KEYS[1], 1, ARGV[2])
 redis.call('ZREM', KEYS[2], ARGV[2])
@@ -223,9 +226,15 @@ class ReferenceQueue:
     def update_status(self, workspace_id: str, job_id: str, status: str) -> None:
         workspace_id, job_id, status = self._valid_status_change(workspace_id, job_id, status)
         with self._counted("update_status"):
-            changed = self._update_status(args=[workspace_id, job_id, status])
+            changed = self._update_status(keys=self._record_keys(workspace_id, job_id),
+                                          args=[workspace_id, status])
             if not changed:
                 raise JobNotFound(f"job {job_id} is not in workspace {workspace_id}")
+
+    def _record_keys(self, workspace_id: str, job_id: str) -> list[str]:
+        """A job's new and old record keys, passed to scripts in KEYS as Redis asks."""
+        return [self.key_schema.new_job_key(workspace_id, job_id),
+                self.key_schema.old_job_key(job_id)]
 
     def list_jobs(self, workspace_id: str) -> list[Job]:
         workspace_id = self._workspace(workspace_id)
@@ -277,7 +286,8 @@ class ReferenceQueue:
     ) -> None:
         workspace_id = self._workspace(workspace_id)
         validation.validate_job_id(job_id, self.key_schema)
-        keys = [self.key_schema.processing_key, self.key_schema.lease_key]
+        keys = [self.key_schema.processing_key, self.key_schema.lease_key,
+                *self._record_keys(workspace_id, job_id)]
         with self._counted(operation):
             if not self._finish(keys=keys, args=[workspace_id, job_id, status]):
                 raise JobNotFound(f"job {job_id} is not in workspace {workspace_id}")

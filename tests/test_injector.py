@@ -92,9 +92,10 @@ def test_the_injected_client_sends_nothing_on_connect(qc_services, injector, qc_
 
 
 def resp3_client(services: Services, injector: FaultInjector) -> redis.Redis:
-    """The recipe without protocol=2: redis-py 8 then says HELLO 3 on every connect."""
+    """The recipe with RESP3, redis-py 8's default: it then says HELLO 3 on every connect."""
     return build_client(services.proxy.host, services.proxy.port, ClientPolicy(),
-                        connection_class=RoundTripConnection, fault_injector=injector)
+                        connection_class=RoundTripConnection, fault_injector=injector,
+                        protocol=3)
 
 
 def test_a_resp3_handshake_is_neither_counted_nor_faulted(qc_services, injector, qc_redis):

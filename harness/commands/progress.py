@@ -1,0 +1,20 @@
+"""Progress for long commands: a live line on a terminal, nothing in a CI log."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Callable, Iterator
+
+from rich.console import Console
+
+
+@contextlib.contextmanager
+def progress_line(what: str) -> Iterator[Callable[[str], None]]:
+    """Yields `update(text)`; shows a spinner with the text only when stderr is a terminal."""
+    console = Console(file=sys.stderr)
+    if not console.is_terminal:
+        yield lambda _text: None
+        return
+    with console.status(what) as status:
+        yield lambda text: status.update(f"{what}: {text}")

@@ -1,0 +1,43 @@
+"""`queue-chaos reproduce ID`: run one finding's scenario for real and print its trace.
+
+Exit 1 when the scenario's invariants are violated on the target, 0 when they hold.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from harness.cli import add_services_flags, services_config
+from harness.commands.progress import progress_line
+from harness.errors import ExitCode
+from harness.scenario import run_scenario
+from harness.services import open_services
+from harness.target import load_factory
+from scenarios import select
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "reproduce", help="run one scenario by id and print its trace",
+        description="Run a scenario (e.g. CRITICAL-1, or MEDIUM-4 for its group) against a "
+                    "target on real servers; exit 1 if it shows the violation, 0 if it holds.")
+    parser.add_argument("id", help="scenario id (see 'queue-chaos list')")
+    parser.add_argument("--target", default="phase1",
+                        help="phase1 (default), reference, pipeline-fix or module:factory")
+    add_services_flags(parser)
+    return parser
+
+
+def run(args: argparse.Namespace) -> ExitCode:
+    scenarios = select(args.id)
+    load_factory(args.target)  # a target that does not import fails before any server starts
+    violated = False
+    with open_services(services_config(args)) as services, \
+            progress_line(f"reproducing on {args.target}") as update:
+        for scenario in scenarios:
+            update(scenario.id)
+            result = run_scenario(scenario, services, args.target)
+            print(result.trace)
+            print()
+            violated = violated or result.violated
+    return ExitCode.VIOLATION if violated else ExitCode.HOLDS

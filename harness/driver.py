@@ -1,0 +1,240 @@
+"""The client side of a run: one target behind a faultable client, its history and its checker.
+
+The state machine and the scenarios both drive a target through a Driver, so an operation
+is run, faulted, recorded and judged the same way whichever of them asked for it.
+A Driver starts from a clean slate: every toxic removed, Redis emptied, a fresh registry.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+from prometheus_client import CollectorRegistry
+
+from harness.checker import Checker
+from harness.errors import InfrastructureError
+from harness.faults import Fault
+from harness.history import History, Operation, OpKind, Outcome, classify
+from harness.injector import FaultInjector, RoundTrip, injected_client
+from harness.invariants import Violation
+from harness.redis_client import ClientPolicy
+from harness.services import Services
+from harness.snapshot import Snapshot, take_snapshot
+from harness.target import Job, JobStatus, QueueTarget, build_target, encode_job
+
+FAR_FUTURE = 4102444800.0  # 2100-01-01: every lease has expired, as if every worker died
+LEASE_SECONDS = 30.0
+DRIVER_POLICY = ClientPolicy(socket_timeout=0.25, connect_timeout=0.5)
+
+
+@dataclass(frozen=True, eq=False)
+class Request:
+    """One client request: a retry repeats all three values."""
+
+    workspace_id: Any  # Any: bad inputs are requests too
+    client_request_id: str
+    payload: dict[str, Any]
+
+    @property
+    def key(self) -> tuple[Any, str]:
+        return (self.workspace_id, self.client_request_id)
+
+    def __repr__(self) -> str:
+        return f"Request({self.workspace_id!r}, {self.client_request_id!r})"
+
+
+@dataclass(frozen=True)
+class Lease:
+    workspace_id: str
+    job_id: str
+
+
+def ghost_job_id(request: Request) -> str:
+    """A well-formed job id that no job has: what a caller holds when its enqueue failed."""
+    return uuid.uuid5(uuid.NAMESPACE_URL,
+                      f"{request.workspace_id}/{request.client_request_id}").hex
+
+
+class Driver:
+    """Runs operations on a fresh target, arms their faults, records and judges them."""
+
+    def __init__(self, services: Services, target: str,
+                 policy: ClientPolicy = DRIVER_POLICY, process: str = "client") -> None:
+        self.services = services
+        self.process = process
+        services.control.reset()
+        self.direct = services.direct_client()
+        try:
+            services.flush(self.direct)
+        except redis.RedisError as exc:
+            raise InfrastructureError(f"Redis at {services.redis} does not answer: {exc}") from exc
+        self.registry = CollectorRegistry()
+        self.injector = FaultInjector(services.control, services.proxy_name)
+        self.client = injected_client(services.proxy.host, services.proxy.port,
+                                      self.injector, policy)
+        self.target: QueueTarget = build_target(target, self.client, self.registry)
+        self.schema = self.target.key_schema
+        self.history = History()
+        self.checker = Checker(self.schema, self.registry)
+        self.jobs: dict[tuple[Any, str], str] = {}  # (ws, request id) -> an OK enqueue's job
+        self.found: list[Violation] = []
+        self.snapshot: Snapshot = self.take_snapshot()
+        self.last_round_trips: list[RoundTrip] = []  # what the last operation sent
+        self._seeds = 0
+
+    def close(self) -> None:
+        with contextlib.suppress(InfrastructureError):
+            self.injector.heal()
+        self.client.close()
+        self.direct.close()
+
+    # --- the one way an operation runs -----------------------------------------------
+    def take_snapshot(self) -> Snapshot:
+        try:
+            return take_snapshot(self.direct, self.schema)
+        except redis.RedisError as exc:
+            raise InfrastructureError(f"Redis stopped answering the checker: {exc}") from exc
+
+    def run(self, kind: OpKind, args: dict[str, Any], call: Callable[[], Any],
+            faults: Sequence[Fault] = ()) -> Operation:
+        """Invoke, arm `faults`, record ok/fail/unknown, snapshot, observe. Infra errors raise."""
+        op = self.history.invoke(self.process, kind, args)
+        value: Any = None
+        outcome, crashed, error = Outcome.OK, False, None
+        with self.injector.operation(faults) as run:
+            try:
+                value = call()
+            except Exception as exc:  # noqa: BLE001 - every outcome is recorded
+                outcome, crashed = classify(exc)
+                error = f"{type(exc).__name__}: {exc}"
+        self.last_round_trips = list(run.trips)
+        op.fault = describe_faults(faults, run.fired)
+        self.history.complete(op, outcome, value, error, crashed)
+        self._observe(op)
+        if crashed:
+            self.found.append(Violation("contract", f"{kind} raised {error}",
+                                        {"error": error}, (op.index,)))
+        return op
+
+    def _observe(self, op: Operation) -> None:
+        self.snapshot = self.take_snapshot()
+        self.found.extend(self.checker.observe(op, self.snapshot))
+
+    def judge(self) -> list[Violation]:
+        """Every violation so far: the ones seen operation by operation, then the state's."""
+        found = [*self.found, *self.checker.check_state(self.snapshot),
+                 *self.checker.check_telemetry()]
+        if found:
+            self.services.check_alive()  # a dead server is no verdict on the queue
+        unique: dict[str, Violation] = {}
+        for violation in found:
+            unique.setdefault(violation.describe(), violation)
+        return list(unique.values())
+
+    # --- operations of the contract ------------------------------------------------------
+    def job_id(self, request: Request) -> str:
+        """The job an OK enqueue of this request gave, else an id that no job has."""
+        return self.jobs.get(request.key) or ghost_job_id(request)
+
+    def enqueue(self, request: Request, faults: Sequence[Fault] = (),
+                healed: bool = False) -> Operation:
+        args: dict[str, Any] = {"workspace_id": request.workspace_id,
+                                "payload": request.payload,
+                                "client_request_id": request.client_request_id}
+        if healed:
+            args["healed"] = True
+        op = self.run(OpKind.ENQUEUE, args, lambda: self.target.enqueue(
+            request.workspace_id, request.payload, request.client_request_id), faults)
+        if op.outcome is Outcome.OK and isinstance(op.value, str):
+            self.jobs.setdefault(request.key, op.value)
+        return op
+
+    def update_status(self, request: Request, status: str,
+                      faults: Sequence[Fault] = ()) -> Operation:
+        job_id = self.job_id(request)
+        return self.run(
+            OpKind.UPDATE_STATUS,
+            {"workspace_id": request.workspace_id, "job_id": job_id, "status": status},
+            lambda: self.target.update_status(request.workspace_id, job_id, status), faults)
+
+    def get_job(self, workspace_id: str, job_id: str, faults: Sequence[Fault] = ()) -> Operation:
+        return self.run(OpKind.GET_JOB, {"workspace_id": workspace_id, "job_id": job_id},
+                        lambda: self.target.get_job(workspace_id, job_id), faults)
+
+    def list_jobs(self, workspace_id: str, faults: Sequence[Fault] = ()) -> Operation:
+        return self.run(OpKind.LIST_JOBS, {"workspace_id": workspace_id},
+                        lambda: self.target.list_jobs(workspace_id), faults)
+
+    def dequeue(self, faults: Sequence[Fault] = ()) -> Lease | None:
+        op = self.run(OpKind.DEQUEUE, {"lease_seconds": LEASE_SECONDS},
+                      lambda: self.target.dequeue(LEASE_SECONDS), faults)
+        if op.outcome is Outcome.OK and isinstance(op.value, Job):
+            return Lease(op.value.workspace_id, op.value.job_id)
+        return None
+
+    def finish(self, lease: Lease, succeeded: bool, faults: Sequence[Fault] = ()) -> Operation:
+        kind, call = ((OpKind.COMPLETE, self.target.complete) if succeeded
+                      else (OpKind.FAIL, self.target.fail))
+        return self.run(kind, {"workspace_id": lease.workspace_id, "job_id": lease.job_id},
+                        lambda: call(lease.workspace_id, lease.job_id), faults)
+
+    def every_worker_dies(self) -> Operation:
+        """Every lease expires at once: requeue_expired must put every leased job back."""
+        return self.run(OpKind.REQUEUE_EXPIRED, {"now": FAR_FUTURE},
+                        lambda: self.target.requeue_expired(FAR_FUTURE))
+
+    # --- what is not the target --------------------------------------------------------
+    def seed(self, workspace_id: str, schema: str, payload: dict[str, Any]) -> str:
+        """Write a job as another writer would (legacy: old only; Phase 2: new only), queued."""
+        self._seeds += 1
+        name = f"seed-{self._seeds}"
+        job = Job(uuid.uuid5(uuid.NAMESPACE_URL, f"{workspace_id}/{name}").hex, workspace_id,
+                  name, payload, JobStatus.QUEUED)
+        key = (self.schema.old_job_key(job.job_id) if schema == "old"
+               else self.schema.new_job_key(workspace_id, job.job_id))
+        op = self.history.invoke("seeder", OpKind.SEED, {
+            "workspace_id": workspace_id, "job_id": job.job_id, "schemas": schema,
+            "status": str(job.status)})
+        pipe = self.direct.pipeline(transaction=True)
+        pipe.hset(key, mapping=encode_job(job))
+        pipe.rpush(self.schema.queue_key, job.job_id)
+        pipe.execute()
+        self.history.complete(op, Outcome.OK, job.job_id)
+        self._observe(op)
+        return job.job_id
+
+    def heal(self) -> None:
+        self.injector.heal()
+
+    def heal_and_retry(self) -> None:
+        """Heal the network, then retry every enqueue that has not ended OK yet."""
+        self.heal()
+        for workspace_id, rid, payload in self.checker.pending_requests():
+            self.enqueue(Request(workspace_id, rid, dict(payload)), (), healed=True)
+
+
+def describe_faults(planned: Sequence[Fault], fired: Sequence[Fault]) -> str | None:
+    """"reply_lost@3" or, for faults the operation never reached, says so."""
+    if not planned:
+        return None
+    missed = [f for f in planned if f not in fired]
+    text = ", ".join(str(f) for f in fired) or "none fired"
+    if missed:
+        text += f" (not reached: {', '.join(str(f) for f in missed)})"
+    return text
+
+
+def explain(violations: Sequence[Violation], history: History) -> str:
+    """The violated invariants with their evidence, then the operations that led there."""
+    lines: list[str] = []
+    for violation in violations:
+        lines.append(violation.describe())
+        lines.extend(f"    {k}: {v}" for k, v in violation.evidence.items())
+    lines.append("history:")
+    lines.extend(f"    {op.describe()}" for op in history)
+    return "\n".join(lines)
