@@ -25,6 +25,13 @@ from harness.target import load_factory
 DEFAULT_REPORTS = Path("reports")
 
 
+def _budget(text: str) -> float:
+    try:
+        return parse_duration(text)
+    except UsageError as exc:  # argparse prints it with the usage line, exit 2
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _positive(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -39,7 +46,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                     "nemesis opens fault windows drawn from the seed; then the network heals, "
                     "the queue drains, and the whole history and final state are judged.",
         epilog="exit codes: 0 holds, 1 violation, 3 infrastructure, 130 interrupted")
-    parser.add_argument("--budget", required=True, type=parse_duration,
+    parser.add_argument("--budget", required=True, type=_budget,
                         help="how long the workload runs: 60s, 5m, 1h30m ...")
     parser.add_argument("--target", default="reference",
                         help="reference (default), phase1, pipeline-fix or module:factory")

@@ -7,11 +7,12 @@ night before). Exit 0 when the page was written, 2 when DIR holds no journal.
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
-from harness.errors import ExitCode
+from harness.errors import ExitCode, UsageError
 from harness.report.html import comparison, write_html
-from harness.report.journal import read_journal
+from harness.report.journal import JOURNAL_SCHEMA, read_journal
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -19,14 +20,21 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "report", help="re-render a nightly run's report.html from its journal.json",
         description="Render DIR/report.html from DIR/journal.json and DIR/timeseries.jsonl; "
                     "with --compare, add a table of the figures that differ from another run.")
-    parser.add_argument("directory", type=Path, metavar="DIR",
+    parser.add_argument("directory", type=Path, metavar="DIR", nargs="?",
                         help="a nightly run's directory (e.g. reports/latest)")
     parser.add_argument("--compare", type=Path, metavar="OTHER",
                         help="another run's directory to compare with")
+    parser.add_argument("--schema", action="store_true",
+                        help="print the JSON Schema of journal.json and exit")
     return parser
 
 
 def run(args: argparse.Namespace) -> ExitCode:
+    if args.schema:
+        print(json.dumps(JOURNAL_SCHEMA, indent=2))
+        return ExitCode.HOLDS
+    if args.directory is None:
+        raise UsageError("give a run directory (e.g. reports/latest), or --schema")
     journal = read_journal(args.directory)
     other = read_journal(args.compare) if args.compare else None
     name = args.compare.resolve().name if args.compare else ""

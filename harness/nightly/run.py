@@ -265,6 +265,8 @@ class NightlyRun:
     # --- after the budget -----------------------------------------------------------------
     def _after_budget(self) -> None:
         result = self.result
+        self.progress.message("nightly: budget spent; healing the network, draining the "
+                              "queue, judging the history and the final state")
         self.nemesis.heal()
         drain_started = time.monotonic()
         try:
@@ -279,6 +281,7 @@ class NightlyRun:
             result.interrupted = True  # the second Ctrl-C: write what we have
             return
         if self.options.machine and not result.interrupted:
+            self.progress.message("nightly: the stateful machine (Hypothesis profile nightly)")
             result.machine = run_stateful_machine(self.options.target, self.services,
                                                   self.out / HYPOTHESIS_DB)
             self._machine_violations(result.machine)
