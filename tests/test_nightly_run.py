@@ -1,6 +1,5 @@
 """Short nightly runs on real servers: the verdicts, the files, and the infrastructure paths."""
 
-import argparse
 import json
 import os
 import signal
@@ -14,7 +13,7 @@ import jsonschema
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from harness.commands import nightly, report
+from harness.cli import main
 from harness.config import ServicesConfig
 from harness.invariants import INVARIANTS
 from harness.nightly.artifacts import write_artifacts
@@ -29,25 +28,19 @@ FILES = ("report.html", "journal.json", "junit.xml", "metrics.prom", "history.js
          "timeseries.jsonl")
 
 
-def _command(module, argv):
-    parser = argparse.ArgumentParser(prog="queue-chaos")
-    module.add_parser(parser.add_subparsers(dest="command"))
-    return module.run(parser.parse_args(argv))
-
-
 @pytest.fixture(scope="module")
 def reference_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("nightly") / "reference"
-    code = _command(nightly, ["nightly", "--budget", "3s", "--seed", "11", "--target",
-                              "reference", "--out", str(out), "--quiet"])
+    code = main(["nightly", "--budget", "3s", "--seed", "11", "--target", "reference",
+                 "--out", str(out), "--quiet"])
     return code, out
 
 
 @pytest.fixture(scope="module")
 def phase1_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("nightly") / "phase1"
-    code = _command(nightly, ["nightly", "--budget", "3s", "--seed", "11", "--target",
-                              "phase1", "--out", str(out), "--quiet", "--no-machine"])
+    code = main(["nightly", "--budget", "3s", "--seed", "11", "--target", "phase1",
+                 "--out", str(out), "--quiet", "--no-machine"])
     return code, out
 
 
@@ -126,31 +119,40 @@ def test_the_stateful_machine_is_recorded_as_run_or_not_and_why(reference_run):
 def test_the_report_command_renders_the_page_again_from_the_journal(reference_run):
     _, out = reference_run
     (out / "report.html").unlink()
-    assert _command(report, ["report", str(out)]) == 0
+    assert main(["report", str(out)]) == 0
     assert "holds" in (out / "report.html").read_text()
 
 
 def test_the_report_command_compares_two_runs(reference_run, phase1_run, capsys):
     _, out = phase1_run
-    assert _command(report, ["report", str(out), "--compare", str(reference_run[1])]) == 0
+    assert main(["report", str(out), "--compare", str(reference_run[1])]) == 0
     page = (out / "report.html").read_text()
     assert "Compared with reference" in page
     assert "verdict" in capsys.readouterr().out
 
 
 # --- infrastructure, never "lost jobs" ---------------------------------------------------
+def _kill_once_running(process, out: Path) -> None:
+    """Kill a server a second after the workload's first operation reached the history."""
+    history, deadline = out / "history.jsonl", time.monotonic() + 30
+    while not (history.exists() and history.stat().st_size) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(1.0)
+    process.kill()
+
+
 @pytest.mark.parametrize("server", ["redis-server", "toxiproxy-server"])
 def test_a_server_dying_mid_run_ends_as_infrastructure_not_as_lost_jobs(server, tmp_path):
     options = NightlyOptions(budget=6.0, seed=3, machine=False,
                              schedule=ScheduleShape(warmup=0.2))
     with open_services(ServicesConfig()) as services:
         victim = next(p for p in services.processes if p.name == server)
-        threading.Timer(1.5, victim.kill).start()
+        threading.Thread(target=_kill_once_running, args=(victim, tmp_path), daemon=True).start()
         result = NightlyRun(options, services, tmp_path).execute()
         write_artifacts(result)
     journal = read_journal(tmp_path)
     assert (result.exit_code, journal["verdict"]["status"]) == (3, "infrastructure")
-    assert server in journal["verdict"]["reason"] or "Toxiproxy" in journal["verdict"]["reason"]
+    assert f"{server} (pid {victim.pid}) exited" in journal["verdict"]["reason"]
     assert journal["violations"] == [] and journal["summary"] == {}
     assert {row["status"] for row in journal["invariants"]} == {"not_judged"}
     assert "No verdict on the queue" in (tmp_path / "report.html").read_text()
@@ -158,16 +160,9 @@ def test_a_server_dying_mid_run_ends_as_infrastructure_not_as_lost_jobs(server, 
 
 def test_ctrl_c_stops_early_and_still_writes_a_report_that_says_interrupted(tmp_path):
     out = tmp_path / "run"
-    script = (
-        "import argparse, sys\n"
-        "from harness.commands import nightly\n"
-        "parser = argparse.ArgumentParser()\n"
-        "nightly.add_parser(parser.add_subparsers(dest='command'))\n"
-        "sys.exit(nightly.run(parser.parse_args(sys.argv[1:])))\n"
-    )
     child = subprocess.Popen(
-        [sys.executable, "-c", script, "nightly", "--budget", "60s", "--seed", "5",
-         "--out", str(out), "--quiet"],
+        [sys.executable, "-m", "harness", "nightly", "--budget", "60s", "--seed", "5",
+         "--out", str(out), "--quiet", "--no-machine"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=Path(__file__).parent.parent,
     )
     try:

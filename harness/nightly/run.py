@@ -161,7 +161,7 @@ class NightlyRun:
             if not result.infrastructure:
                 self._after_budget()
         except (InfrastructureError, redis.RedisError) as exc:
-            result.infrastructure = f"{type(exc).__name__}: {exc}"
+            result.infrastructure = self._diagnose(exc)
         except KeyboardInterrupt:
             result.interrupted = True
         finally:
@@ -169,6 +169,14 @@ class NightlyRun:
             result.total_seconds = time.monotonic() - started
             result.finished_at = datetime.now(UTC)
         return result
+
+    def _diagnose(self, error: Exception) -> str:
+        """The root cause when a server died (a dead Redis shows up as a Redis error first)."""
+        try:
+            self.services.check_alive()
+        except InfrastructureError as dead:
+            error = dead
+        return f"{type(error).__name__}: {error}"
 
     def _targets(self, count: int) -> list[QueueTarget]:
         proxy = self.services.proxy
@@ -227,14 +235,14 @@ class NightlyRun:
             if self.stop.wait(min(0.25, deadline - now)):
                 return  # a thread failed: _raise_thread_errors says which
             if self.nemesis.failed.is_set():
-                self.result.infrastructure = f"ToxiproxyError: {self.nemesis.error}"
+                self.result.infrastructure = self._diagnose(self.nemesis.error)
                 return
             if time.monotonic() >= next_alive:
                 next_alive += ALIVE_EVERY
                 try:
                     self.services.check_alive()
                 except InfrastructureError as exc:
-                    self.result.infrastructure = f"{type(exc).__name__}: {exc}"
+                    self.result.infrastructure = self._diagnose(exc)
                     return
             self.progress.update(self._tick(began))
 
