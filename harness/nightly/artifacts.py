@@ -93,7 +93,7 @@ def _invariant_rows(
 ) -> list[dict[str, Any]]:
     machine_ran = result.machine.get("status") in ("passed", "failed")
     blind = dict(WORKLOAD_BLIND_SPOTS)
-    if not result.telemetry_checked:
+    if result.judged and not result.telemetry_checked:
         blind["telemetry_agreement"] = "the target registered none of the telemetry metrics"
     rows = []
     for name, invariant in INVARIANTS.items():

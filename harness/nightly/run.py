@@ -25,7 +25,7 @@ from harness.history import History
 from harness.invariants import Violation
 from harness.nightly.budget import format_duration
 from harness.nightly.drain import Drainer, DrainReport
-from harness.nightly.machine_step import run_stateful_machine
+from harness.nightly.machine_step import machine_entry_point, run_stateful_machine
 from harness.nightly.nemesis import AppliedWindow, Nemesis
 from harness.nightly.progress import ProgressSink, QuietProgress, Tick
 from harness.nightly.recorder import Recorder
@@ -289,7 +289,9 @@ class NightlyRun:
             result.interrupted = True  # the second Ctrl-C: write what we have
             return
         if self.options.machine and not result.interrupted:
-            self.progress.message("nightly: the stateful machine (Hypothesis profile nightly)")
+            if machine_entry_point() is not None:
+                self.progress.message("nightly: the stateful machine (Hypothesis, profile "
+                                      "nightly)")
             result.machine = run_stateful_machine(self.options.target, self.services,
                                                   self.out / HYPOTHESIS_DB)
             self._machine_violations(result.machine)
