@@ -291,8 +291,15 @@ def resolve_target(spec: str) -> str:
     return resolved
 
 
-def load_factory(spec: str) -> TargetFactory:
-    """Import the factory a target spec names; every failure is a one-line UsageError."""
+def load_factory(spec: str | TargetFactory) -> TargetFactory:
+    """Import the factory a target spec names; every failure is a one-line UsageError.
+
+    A factory given as such (the pytest plugin passes a user's callable) is used as it is.
+    """
+    if not isinstance(spec, str):
+        if callable(spec):
+            return spec
+        raise UsageError(f"bad target {spec!r}: give module:factory or the factory itself")
     resolved = resolve_target(spec)
     module_name, _, attr = resolved.partition(":")
     try:
@@ -326,7 +333,7 @@ def check_contract(target: object, spec: str = "target") -> QueueTarget:
 
 
 def build_target(
-    spec: str, client: redis.Redis, registry: CollectorRegistry
+    spec: str | TargetFactory, client: redis.Redis, registry: CollectorRegistry
 ) -> QueueTarget:
     """Load the factory, call it, and check what it returns meets the contract."""
     factory = load_factory(spec)

@@ -17,14 +17,12 @@ from harness.faults import LATENCY_JITTER_MS, LATENCY_MS, Fault, FaultKind
 from harness.injector import FaultInjector, injected_client
 from harness.redis_client import ClientPolicy
 
-pytest_plugins = ("injection_fixtures",)  # the injector and faulted_client fixtures
-
 PIPELINE_KEYS = [f"k{i:02}" for i in range(20)]
 
 
-def set_under(injector: FaultInjector, client: redis.Redis, kind: FaultKind) -> Exception | None:
+def set_under(qc_injector: FaultInjector, client: redis.Redis, kind: FaultKind) -> Exception | None:
     """SET k v with `kind` armed before it; the error the caller sees, if any."""
-    with injector.operation([Fault(kind)]) as run:
+    with qc_injector.operation([Fault(kind)]) as run:
         try:
             client.set("k", "v")
         except redis.RedisError as exc:
@@ -35,8 +33,8 @@ def set_under(injector: FaultInjector, client: redis.Redis, kind: FaultKind) -> 
     return error
 
 
-def pipeline_under_partial(injector: FaultInjector, client: redis.Redis, transaction: bool):
-    with injector.operation([Fault(FaultKind.PARTIAL)]):
+def pipeline_under_partial(qc_injector: FaultInjector, client: redis.Redis, transaction: bool):
+    with qc_injector.operation([Fault(FaultKind.PARTIAL)]):
         pipe = client.pipeline(transaction=transaction)
         for key in PIPELINE_KEYS:
             pipe.set(key, "v")
@@ -44,48 +42,51 @@ def pipeline_under_partial(injector: FaultInjector, client: redis.Redis, transac
             pipe.execute()
 
 
-def test_request_lost_fails_the_command_and_redis_never_runs_it(injector, faulted_client, qc_redis):
-    error = set_under(injector, faulted_client, FaultKind.REQUEST_LOST)
+def test_request_lost_fails_the_command_and_redis_never_runs_it(qc_injector, qc_faulted_client,
+                                                                qc_redis):
+    error = set_under(qc_injector, qc_faulted_client, FaultKind.REQUEST_LOST)
     assert isinstance(error, redis.ConnectionError)
     assert qc_redis.get("k") is None
 
 
-def test_reply_lost_fails_the_command_although_redis_ran_it(injector, faulted_client, qc_redis):
-    error = set_under(injector, faulted_client, FaultKind.REPLY_LOST)
+def test_reply_lost_fails_the_command_although_redis_ran_it(qc_injector, qc_faulted_client,
+                                                            qc_redis):
+    error = set_under(qc_injector, qc_faulted_client, FaultKind.REPLY_LOST)
     assert isinstance(error, redis.ConnectionError)
     assert qc_redis.get("k") == "v"
 
 
-def test_stall_times_out_although_redis_ran_the_command(injector, faulted_client, qc_redis):
-    error = set_under(injector, faulted_client, FaultKind.STALL)
+def test_stall_times_out_although_redis_ran_the_command(qc_injector, qc_faulted_client, qc_redis):
+    error = set_under(qc_injector, qc_faulted_client, FaultKind.STALL)
     assert isinstance(error, redis.exceptions.TimeoutError)
     assert qc_redis.get("k") == "v"
 
 
 def test_reset_fails_with_a_connection_reset_and_redis_never_runs_it(
-    injector, faulted_client, qc_redis
+    qc_injector, qc_faulted_client, qc_redis
 ):
-    error = set_under(injector, faulted_client, FaultKind.RESET)
+    error = set_under(qc_injector, qc_faulted_client, FaultKind.RESET)
     assert isinstance(error, redis.ConnectionError)
     assert str(errno.ECONNRESET) in str(error) and "reset" in str(error).lower()
     assert qc_redis.get("k") is None
 
 
-def test_partial_runs_only_the_head_of_a_plain_pipeline(injector, faulted_client, qc_redis):
-    pipeline_under_partial(injector, faulted_client, transaction=False)
+def test_partial_runs_only_the_head_of_a_plain_pipeline(qc_injector, qc_faulted_client, qc_redis):
+    pipeline_under_partial(qc_injector, qc_faulted_client, transaction=False)
     written = qc_redis.exists(*PIPELINE_KEYS)
     assert 0 < written < len(PIPELINE_KEYS)
 
 
-def test_partial_on_a_transaction_commits_nothing(injector, faulted_client, qc_redis):
-    pipeline_under_partial(injector, faulted_client, transaction=True)
+def test_partial_on_a_transaction_commits_nothing(qc_injector, qc_faulted_client, qc_redis):
+    pipeline_under_partial(qc_injector, qc_faulted_client, transaction=True)
     assert qc_redis.exists(*PIPELINE_KEYS) == 0
 
 
-def test_latency_delays_the_reply_and_the_command_succeeds(injector, faulted_client, qc_redis):
-    with injector.operation([Fault(FaultKind.LATENCY)]) as run:
+def test_latency_delays_the_reply_and_the_command_succeeds(qc_injector, qc_faulted_client,
+                                                           qc_redis):
+    with qc_injector.operation([Fault(FaultKind.LATENCY)]) as run:
         started = time.monotonic()
-        assert faulted_client.set("k", "v") is True
+        assert qc_faulted_client.set("k", "v") is True
         elapsed = time.monotonic() - started
     assert run.fired == [Fault(FaultKind.LATENCY)]
     assert qc_redis.get("k") == "v"
@@ -93,12 +94,13 @@ def test_latency_delays_the_reply_and_the_command_succeeds(injector, faulted_cli
     assert elapsed >= (LATENCY_MS - LATENCY_JITTER_MS) / 1000
 
 
-def test_a_fault_at_round_trip_2_hits_only_the_second_command(injector, faulted_client, qc_redis):
+def test_a_fault_at_round_trip_2_hits_only_the_second_command(qc_injector, qc_faulted_client,
+                                                              qc_redis):
     failed = []
-    with injector.operation([Fault(FaultKind.REQUEST_LOST, 2)]) as run:
+    with qc_injector.operation([Fault(FaultKind.REQUEST_LOST, 2)]) as run:
         for key in ("a", "b", "c"):
             try:
-                faulted_client.set(key, "v")
+                qc_faulted_client.set(key, "v")
             except redis.ConnectionError:
                 failed.append(key)
     assert failed == ["b"]
@@ -116,42 +118,42 @@ def write_two_then_clean_up(client: redis.Redis) -> None:
             client.delete("a")
 
 
-def test_the_cleanup_runs_after_a_single_fault(injector, faulted_client, qc_redis):
-    with injector.operation([Fault(FaultKind.REQUEST_LOST, 2)]) as run:
-        write_two_then_clean_up(faulted_client)
+def test_the_cleanup_runs_after_a_single_fault(qc_injector, qc_faulted_client, qc_redis):
+    with qc_injector.operation([Fault(FaultKind.REQUEST_LOST, 2)]) as run:
+        write_two_then_clean_up(qc_faulted_client)
     assert run.round_trips == 3
     assert qc_redis.exists("a", "b") == 0
 
 
-def test_a_second_fault_hits_the_cleanup_path(injector, faulted_client, qc_redis):
+def test_a_second_fault_hits_the_cleanup_path(qc_injector, qc_faulted_client, qc_redis):
     plan = [Fault(FaultKind.REQUEST_LOST, 2), Fault(FaultKind.REQUEST_LOST, 3)]
-    with injector.operation(plan) as run:
-        write_two_then_clean_up(faulted_client)
+    with qc_injector.operation(plan) as run:
+        write_two_then_clean_up(qc_faulted_client)
     assert run.fired == plan
     assert qc_redis.get("a") == "v"
     assert not qc_redis.exists("b")
 
 
-def test_a_fault_beyond_the_last_round_trip_does_not_fire(injector, faulted_client, qc_redis):
+def test_a_fault_beyond_the_last_round_trip_does_not_fire(qc_injector, qc_faulted_client, qc_redis):
     late = Fault(FaultKind.REPLY_LOST, 5)
-    with injector.operation([late]) as run:
-        assert faulted_client.set("k", "v") is True
+    with qc_injector.operation([late]) as run:
+        assert qc_faulted_client.set("k", "v") is True
     assert run.round_trips == 1
     assert run.fired == []
     assert run.not_fired == [late]
 
 
 @pytest.mark.parametrize("kind", list(FaultKind))
-def test_no_toxic_remains_after_an_operation(kind, injector, faulted_client, qc_services):
-    with injector.operation([Fault(kind)]), contextlib.suppress(redis.RedisError):
-        faulted_client.set("k", "v")
+def test_no_toxic_remains_after_an_operation(kind, qc_injector, qc_faulted_client, qc_services):
+    with qc_injector.operation([Fault(kind)]), contextlib.suppress(redis.RedisError):
+        qc_faulted_client.set("k", "v")
     assert qc_services.control.toxics(qc_services.proxy_name) == []
 
 
-def rpush_under_reply_lost(qc_services, injector: FaultInjector, policy: ClientPolicy) -> None:
-    client = injected_client(qc_services.proxy.host, qc_services.proxy.port, injector, policy)
+def rpush_under_reply_lost(qc_services, qc_injector: FaultInjector, policy: ClientPolicy) -> None:
+    client = injected_client(qc_services.proxy.host, qc_services.proxy.port, qc_injector, policy)
     try:
-        with injector.operation([Fault(FaultKind.REPLY_LOST)]), \
+        with qc_injector.operation([Fault(FaultKind.REPLY_LOST)]), \
                 contextlib.suppress(redis.ConnectionError):
             client.rpush("q", "x")
     finally:
@@ -159,12 +161,12 @@ def rpush_under_reply_lost(qc_services, injector: FaultInjector, policy: ClientP
 
 
 def test_redis_py_default_retries_run_a_command_with_a_lost_reply_twice(
-    qc_services, injector, qc_redis
+    qc_services, qc_injector, qc_redis
 ):
-    rpush_under_reply_lost(qc_services, injector, ClientPolicy.redis_py_default())
+    rpush_under_reply_lost(qc_services, qc_injector, ClientPolicy.redis_py_default())
     assert qc_redis.lrange("q", 0, -1) == ["x", "x"]
 
 
-def test_without_retries_a_command_with_a_lost_reply_runs_once(qc_services, injector, qc_redis):
-    rpush_under_reply_lost(qc_services, injector, ClientPolicy())
+def test_without_retries_a_command_with_a_lost_reply_runs_once(qc_services, qc_injector, qc_redis):
+    rpush_under_reply_lost(qc_services, qc_injector, ClientPolicy())
     assert qc_redis.lrange("q", 0, -1) == ["x"]

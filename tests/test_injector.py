@@ -24,65 +24,64 @@ from harness.redis_client import ClientPolicy, build_client
 from harness.services import Services, open_services
 from harness.toxiproxy import Toxic, ToxiproxyControl
 
-pytest_plugins = ("injection_fixtures",)  # the injector and faulted_client fixtures
-
 INCR_SCRIPT = "return redis.call('INCR', KEYS[1])"
 
 
-def round_trips_of(injector: FaultInjector, operation) -> int:
-    with injector.operation() as run:
+def round_trips_of(qc_injector: FaultInjector, operation) -> int:
+    with qc_injector.operation() as run:
         operation()
     return run.round_trips
 
 
-def test_a_single_command_is_one_round_trip(injector, faulted_client):
-    assert round_trips_of(injector, lambda: faulted_client.set("k", "v")) == 1
+def test_a_single_command_is_one_round_trip(qc_injector, qc_faulted_client):
+    assert round_trips_of(qc_injector, lambda: qc_faulted_client.set("k", "v")) == 1
 
 
-def test_a_pipeline_is_one_round_trip(injector, faulted_client):
+def test_a_pipeline_is_one_round_trip(qc_injector, qc_faulted_client):
     def pipeline():
-        faulted_client.pipeline(transaction=False).set("a", 1).set("b", 2).get("a").execute()
+        qc_faulted_client.pipeline(transaction=False).set("a", 1).set("b", 2).get("a").execute()
 
-    assert round_trips_of(injector, pipeline) == 1
+    assert round_trips_of(qc_injector, pipeline) == 1
 
 
-def test_a_multi_exec_block_is_one_round_trip(injector, faulted_client):
+def test_a_multi_exec_block_is_one_round_trip(qc_injector, qc_faulted_client):
     def transaction():
-        faulted_client.pipeline(transaction=True).set("a", 1).incr("a").execute()
+        qc_faulted_client.pipeline(transaction=True).set("a", 1).incr("a").execute()
 
-    assert round_trips_of(injector, transaction) == 1
-
-
-def test_a_loaded_script_call_is_its_evalsha(injector, faulted_client):
-    script = faulted_client.register_script(INCR_SCRIPT)
-    faulted_client.script_load(INCR_SCRIPT)
-    assert round_trips_of(injector, lambda: script(keys=["n"])) == 1
+    assert round_trips_of(qc_injector, transaction) == 1
 
 
-def test_an_unloaded_script_call_is_evalsha_script_load_evalsha(injector, faulted_client, qc_redis):
+def test_a_loaded_script_call_is_its_evalsha(qc_injector, qc_faulted_client):
+    script = qc_faulted_client.register_script(INCR_SCRIPT)
+    qc_faulted_client.script_load(INCR_SCRIPT)
+    assert round_trips_of(qc_injector, lambda: script(keys=["n"])) == 1
+
+
+def test_an_unloaded_script_call_is_evalsha_script_load_evalsha(qc_injector, qc_faulted_client,
+                                                                qc_redis):
     qc_redis.script_flush()  # FLUSHALL keeps scripts: a fault at round trip 1 hits NOSCRIPT
-    script = faulted_client.register_script(INCR_SCRIPT)
-    assert round_trips_of(injector, lambda: script(keys=["n"])) == 3
+    script = qc_faulted_client.register_script(INCR_SCRIPT)
+    assert round_trips_of(qc_injector, lambda: script(keys=["n"])) == 3
 
 
-def test_commands_outside_an_operation_are_not_counted(injector, faulted_client):
-    faulted_client.set("before", "v")
-    with injector.operation() as run:
-        faulted_client.set("k", "v")
-    faulted_client.set("after", "v")
+def test_commands_outside_an_operation_are_not_counted(qc_injector, qc_faulted_client):
+    qc_faulted_client.set("before", "v")
+    with qc_injector.operation() as run:
+        qc_faulted_client.set("k", "v")
+    qc_faulted_client.set("after", "v")
     assert run.round_trips == 1
 
 
-def test_a_retry_by_redis_py_is_a_round_trip_of_its_own(qc_services, injector):
-    client = injected_client(qc_services.proxy.host, qc_services.proxy.port, injector,
+def test_a_retry_by_redis_py_is_a_round_trip_of_its_own(qc_services, qc_injector):
+    client = injected_client(qc_services.proxy.host, qc_services.proxy.port, qc_injector,
                              ClientPolicy(retries=1))
-    with contextlib.closing(client), injector.operation([Fault(FaultKind.REPLY_LOST)]) as run:
+    with contextlib.closing(client), qc_injector.operation([Fault(FaultKind.REPLY_LOST)]) as run:
         client.set("k", "v")
     assert run.round_trips == 2
 
 
-def test_the_injected_client_sends_nothing_on_connect(qc_services, injector, qc_redis):
-    client = injected_client(qc_services.proxy.host, qc_services.proxy.port, injector)
+def test_the_injected_client_sends_nothing_on_connect(qc_services, qc_injector, qc_redis):
+    client = injected_client(qc_services.proxy.host, qc_services.proxy.port, qc_injector)
     with contextlib.closing(client):
         qc_redis.config_resetstat()
         connection = client.connection_pool.get_connection()
@@ -91,16 +90,16 @@ def test_the_injected_client_sends_nothing_on_connect(qc_services, injector, qc_
         assert set(qc_redis.info("commandstats")) <= {"cmdstat_config|resetstat"}
 
 
-def resp3_client(services: Services, injector: FaultInjector) -> redis.Redis:
+def resp3_client(services: Services, qc_injector: FaultInjector) -> redis.Redis:
     """The recipe with RESP3, redis-py 8's default: it then says HELLO 3 on every connect."""
     return build_client(services.proxy.host, services.proxy.port, ClientPolicy(),
-                        connection_class=RoundTripConnection, fault_injector=injector,
+                        connection_class=RoundTripConnection, fault_injector=qc_injector,
                         protocol=3)
 
 
-def test_a_resp3_handshake_is_neither_counted_nor_faulted(qc_services, injector, qc_redis):
-    with contextlib.closing(resp3_client(qc_services, injector)) as client:
-        with injector.operation([Fault(FaultKind.REPLY_LOST)]) as run, \
+def test_a_resp3_handshake_is_neither_counted_nor_faulted(qc_services, qc_injector, qc_redis):
+    with contextlib.closing(resp3_client(qc_services, qc_injector)) as client:
+        with qc_injector.operation([Fault(FaultKind.REPLY_LOST)]) as run, \
                 pytest.raises(redis.ConnectionError):
             client.set("k", "v")  # a fresh connection: HELLO first, then SET
         assert client.connection_pool.get_connection().handshake_sends > 0
@@ -108,50 +107,50 @@ def test_a_resp3_handshake_is_neither_counted_nor_faulted(qc_services, injector,
     assert qc_redis.get("k") == "v"  # the fault hit the SET's reply, not the HELLO's
 
 
-def test_a_reset_on_a_connection_that_speaks_first_is_refused_loudly(qc_services, injector):
-    with contextlib.closing(resp3_client(qc_services, injector)) as client, \
+def test_a_reset_on_a_connection_that_speaks_first_is_refused_loudly(qc_services, qc_injector):
+    with contextlib.closing(resp3_client(qc_services, qc_injector)) as client, \
             pytest.raises(UsageError, match="protocol=2"), \
-            injector.operation([Fault(FaultKind.RESET)]) as run, \
+            qc_injector.operation([Fault(FaultKind.RESET)]) as run, \
             contextlib.suppress(Exception):  # a target that swallows everything
         client.set("k", "v")
     assert run.fired == []
 
 
-def test_a_toxic_is_removed_before_the_next_round_trip(qc_services, injector, faulted_client):
+def test_a_toxic_is_removed_before_the_next_round_trip(qc_services, qc_injector, qc_faulted_client):
     proxy = qc_services.proxy_name
-    with injector.operation([Fault(FaultKind.LATENCY, 1)]):
-        faulted_client.set("a", "v")
+    with qc_injector.operation([Fault(FaultKind.LATENCY, 1)]):
+        qc_faulted_client.set("a", "v")
         armed_for_first = qc_services.control.toxics(proxy)
-        faulted_client.set("b", "v")
+        qc_faulted_client.set("b", "v")
         armed_for_second = qc_services.control.toxics(proxy)
     assert [toxic["type"] for toxic in armed_for_first] == ["latency"]
     assert armed_for_second == []
 
 
-def test_toxics_are_removed_at_exit_when_the_operation_raises(qc_services, injector,
-                                                                faulted_client):
+def test_toxics_are_removed_at_exit_when_the_operation_raises(qc_services, qc_injector,
+                                                                qc_faulted_client):
     with pytest.raises(RuntimeError, match="target bug"), \
-            injector.operation([Fault(FaultKind.LATENCY)]):
-        faulted_client.set("k", "v")
+            qc_injector.operation([Fault(FaultKind.LATENCY)]):
+        qc_faulted_client.set("k", "v")
         raise RuntimeError("target bug")
     assert qc_services.control.toxics(qc_services.proxy_name) == []
 
 
-def test_heal_removes_every_toxic(qc_services, injector):
+def test_heal_removes_every_toxic(qc_services, qc_injector):
     qc_services.control.add_toxic(qc_services.proxy_name, Toxic("stray", "latency"))
-    injector.heal()
+    qc_injector.heal()
     assert qc_services.control.toxics(qc_services.proxy_name) == []
 
 
-def test_two_faults_at_one_round_trip_are_refused(injector):
+def test_two_faults_at_one_round_trip_are_refused(qc_injector):
     plan = [Fault(FaultKind.STALL, 2), Fault(FaultKind.RESET, 2)]
-    with pytest.raises(ValueError, match="round trip 2"), injector.operation(plan):
+    with pytest.raises(ValueError, match="round trip 2"), qc_injector.operation(plan):
         pass
 
 
-def test_operations_do_not_nest(injector):
-    with injector.operation(), pytest.raises(RuntimeError, match="already open"), \
-            injector.operation():
+def test_operations_do_not_nest(qc_injector):
+    with qc_injector.operation(), pytest.raises(RuntimeError, match="already open"), \
+            qc_injector.operation():
         pass
 
 
@@ -187,11 +186,11 @@ def frozen(process: ManagedProcess) -> Iterator[None]:
 
 def test_a_control_failure_in_the_hook_is_raised_at_exit_even_if_swallowed(private_services):
     control = ToxiproxyControl(private_services.control.url, timeout=0.3)
-    injector = FaultInjector(control, private_services.proxy_name)
-    client = injected_client(private_services.proxy.host, private_services.proxy.port, injector)
+    qc_injector = FaultInjector(control, private_services.proxy_name)
+    client = injected_client(private_services.proxy.host, private_services.proxy.port, qc_injector)
     swallowed: list[Exception] = []
     with contextlib.closing(client), contextlib.closing(control), pytest.raises(ToxiproxyError), \
-            injector.operation([Fault(FaultKind.REQUEST_LOST, 2)]):
+            qc_injector.operation([Fault(FaultKind.REQUEST_LOST, 2)]):
         client.set("a", "v")
         with frozen(toxiproxy_process(private_services)):
             try:
@@ -202,10 +201,10 @@ def test_a_control_failure_in_the_hook_is_raised_at_exit_even_if_swallowed(priva
 
 
 def test_a_control_failure_at_cleanup_is_raised_at_exit(private_services):
-    injector = FaultInjector(private_services.control, private_services.proxy_name)
-    client = injected_client(private_services.proxy.host, private_services.proxy.port, injector)
+    qc_injector = FaultInjector(private_services.control, private_services.proxy_name)
+    client = injected_client(private_services.proxy.host, private_services.proxy.port, qc_injector)
     with contextlib.closing(client), pytest.raises(ToxiproxyError), \
-            injector.operation([Fault(FaultKind.LATENCY)]) as run:
+            qc_injector.operation([Fault(FaultKind.LATENCY)]) as run:
         client.set("a", "v")
         toxiproxy_process(private_services).kill()
     assert run.fired == [Fault(FaultKind.LATENCY)]
