@@ -1,0 +1,74 @@
+"""Running `queue-chaos` in tests: in process against the session's servers, or as a command.
+
+In process, `--backend compose` points the command at servers already running (the session's
+qc_services), so a test pays for its scenarios only, not for starting servers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.cli import main
+from harness.services import Services
+
+QUEUE_CHAOS = Path(sys.executable).with_name("queue-chaos")  # the installed console script
+
+
+@dataclass(frozen=True)
+class Run:
+    code: int
+    out: str
+    err: str
+
+
+def compose_flags(services: Services) -> list[str]:
+    """Servers flags that make a command use `services` as they are (and empty that Redis)."""
+    return ["--backend", "compose", "--redis-url", f"redis://{services.redis}/0",
+            "--toxiproxy-url", services.control.url, "--proxy-listen", str(services.proxy),
+            "--proxy-upstream", str(services.redis), "--allow-flush"]
+
+
+def run_cli(*args: str) -> Run:
+    """harness.cli.main in this process, its output captured."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(list(args))
+    return Run(code, out.getvalue(), err.getvalue())
+
+
+def run_command(argv: list[str | Path], *, cwd: Path | None = None,
+                pythonpath: Path | None = None, env: dict[str, str] | None = None,
+                timeout: float = 120) -> Run:
+    """A real command in a child process (`pythonpath` goes first on PYTHONPATH)."""
+    environ = {**os.environ, **(env or {})}
+    if pythonpath is not None:
+        environ["PYTHONPATH"] = os.pathsep.join(
+            p for p in (str(pythonpath), environ.get("PYTHONPATH", "")) if p)
+    done = subprocess.run([str(a) for a in argv], cwd=cwd, env=environ, capture_output=True,
+                          text=True, timeout=timeout, check=False)
+    return Run(done.returncode, done.stdout, done.stderr)
+
+
+def gate_table(out: str) -> dict[str, dict[str, str]]:
+    """The gate's table, {id: {column: cell}}, cut at the columns its rule line marks."""
+    lines = table_text(out).splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("id "))
+    header, rule = lines[start], lines[start + 1]
+    spans, col = [], 0
+    for dashes in rule.split("  "):
+        spans.append((col, col + len(dashes)))
+        col += len(dashes) + 2
+    names = [header[a:b].strip() or "blocks" for a, b in spans]
+    return {cells[0]: dict(zip(names, cells, strict=True))
+            for cells in ([line[a:b].strip() for a, b in spans] for line in lines[start + 2:])}
+
+
+def table_text(out: str) -> str:
+    """The gate's header line and table as printed, up to the first blank line."""
+    return out.split("\n\n", 1)[0]
