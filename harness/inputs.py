@@ -3,7 +3,8 @@
 Three answers, because the harness must never call a correct queue broken: VALID (a correct
 queue must accept it), INVALID (it must refuse it with ValueError and write nothing) and
 UNSURE (reasonable queues differ: a payload at the size limit under one JSON encoding but
-not another, NaN, non-string keys). Nothing is demanded of an UNSURE input.
+not another, NaN, non-string keys, tuples that JSON turns into lists). Nothing is demanded
+of an UNSURE input.
 """
 
 from __future__ import annotations
@@ -73,8 +74,8 @@ def classify_payload(payload: Any) -> tuple[Validity, str]:
                               separators=(",", ":"), sort_keys=True)
     except (TypeError, ValueError) as exc:
         return Validity.UNSURE, f"payload serialises only loosely ({exc})"
-    if not _string_keys(payload):
-        return Validity.UNSURE, "payload has keys that are not strings"
+    if not _round_trips(payload):
+        return Validity.UNSURE, "payload would not come back unchanged from JSON"
     if len(tightest) > MAX_PAYLOAD_BYTES:
         return Validity.INVALID, f"payload is {len(tightest)} bytes > {MAX_PAYLOAD_BYTES}"
     if len(loosest.encode()) >= MAX_PAYLOAD_BYTES:  # ASCII-escaped: as many bytes as chars
@@ -86,9 +87,10 @@ def _refuse(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON")
 
 
-def _string_keys(value: Any) -> bool:
+def _round_trips(value: Any) -> bool:
+    """Only str keys and lists: tuples and other keys change on the way through JSON."""
     if isinstance(value, dict):
-        return all(isinstance(k, str) and _string_keys(v) for k, v in value.items())
-    if isinstance(value, list | tuple):
-        return all(_string_keys(v) for v in value)
-    return True
+        return all(isinstance(k, str) and _round_trips(v) for k, v in value.items())
+    if isinstance(value, list):
+        return all(_round_trips(v) for v in value)
+    return not isinstance(value, tuple)

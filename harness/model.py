@@ -30,6 +30,8 @@ class RequestFacts:
     validity: Validity = Validity.VALID  # UNSURE if any attempt's payload was
     attempts: Counter[Outcome] = field(default_factory=Counter)
     job_ids: dict[str, int] = field(default_factory=dict)  # job id -> first ok op index
+    last_healed: tuple[int, str] | None = None  # (op index, how it ended) of the last retry
+    # made after every fault was removed: such a retry must eventually succeed
 
     @property
     def acknowledged(self) -> bool:
@@ -105,6 +107,8 @@ class HistoryModel:
             request = RequestFacts(*key, first_op=op.index, payload=op.args.get("payload"))
             self.requests[key] = request
         request.attempts[outcome] += 1
+        if op.args.get("healed"):
+            request.last_healed = (op.index, f"{outcome}: {op.error}")
         if validity is Validity.UNSURE:
             request.validity = Validity.UNSURE
         if outcome is Outcome.OK:
@@ -155,6 +159,12 @@ class HistoryModel:
         return job_id in self.acknowledged or any(
             (r.get("workspace_id", ""), r.get("client_request_id", "")) in self.requests
             for r in records)
+
+    def unresolved_after_healing(self) -> list[RequestFacts]:
+        """Valid requests retried on a healed network that still have no ok attempt."""
+        return sorted((r for r in self.requests.values()
+                       if r.last_healed and not r.acknowledged and r.validity is Validity.VALID),
+                      key=lambda r: r.first_op)
 
     def pending_requests(self) -> list[RequestFacts]:
         """Requests with a valid input and no ok attempt, in the order they were first made."""

@@ -104,7 +104,9 @@ def malformed_keys(snapshot: Snapshot, _: HistoryModel | None) -> list[Violation
 
 # --- no_lost_jobs -----------------------------------------------------------------------
 def lost_jobs(snapshot: Snapshot, model: HistoryModel | None) -> list[Violation]:
-    """Every acknowledged or surely seeded job is readable in its workspace and accounted."""
+    """Every acknowledged or surely seeded job is readable in its workspace and accounted;
+    every request retried after healing got an ok at last (one transient error after the
+    network healed is forgiven if a later retry succeeds)."""
     if model is None:
         return []
     owed: dict[str, tuple[str, str, int]] = {
@@ -112,7 +114,15 @@ def lost_jobs(snapshot: Snapshot, model: HistoryModel | None) -> list[Violation]
         for j, a in model.acknowledged.items()}
     owed.update({j: (s.workspace_id, "seeded", s.op)
                  for j, s in model.seeded.items() if s.certain and j not in owed})
-    found = []
+    found = [
+        Violation("no_lost_jobs",
+                  f"after healing, request {r.client_request_id!r} in {r.workspace_id} was "
+                  f"retried and never succeeded (last: {r.last_healed[1]})",
+                  {"workspace_id": r.workspace_id, "client_request_id": r.client_request_id,
+                   "attempts": {str(k): n for k, n in sorted(r.attempts.items())}},
+                  (r.first_op, r.last_healed[0]))
+        for r in model.unresolved_after_healing() if r.last_healed
+    ]
     for job_id, (ws, why, op) in sorted(owed.items()):
         evidence = {"job_id": job_id, "workspace_id": ws, "keys": record_keys(snapshot, job_id)}
         if snapshot.readable_record(ws, job_id) is None:

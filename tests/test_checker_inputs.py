@@ -40,6 +40,13 @@ def test_bad_input_that_crashes_the_target_is_a_violation():
     assert "crashed on bad input" in violation.message
 
 
+def test_bad_input_that_reaches_redis_is_a_violation():
+    ops, checker = Ops(), Checker(DEFAULT_SCHEMA)
+    unknown = ops.enqueue(None, rid(1), None, Outcome.UNKNOWN, error="DataError: NoneType")
+    [violation] = checker.observe(unknown)
+    assert "raised a Redis error on bad input" in violation.message
+
+
 def test_a_refused_valid_operation_that_wrote_is_a_violation():
     ops, checker = Ops(), Checker(DEFAULT_SCHEMA)
     checker.check_state(State().build())
@@ -86,6 +93,7 @@ def test_a_refusal_of_an_unsure_payload_is_not_judged_and_not_retried():
     ({"a": "é" * (MAX_PAYLOAD_BYTES - 100)}, Validity.UNSURE),
     ({"a": float("inf")}, Validity.UNSURE),
     ({1: "a"}, Validity.UNSURE),
+    ({"a": (1, 2)}, Validity.UNSURE),
 ])
 def test_payloads_are_judged_valid_only_when_every_encoding_fits(payload, validity):
     assert classify_payload(payload)[0] is validity

@@ -81,13 +81,23 @@ def test_an_unknown_enqueue_whose_job_is_present_and_pending_is_fine_and_recover
 
 def test_a_healed_retry_that_fails_is_a_lost_job():
     ops = Ops()
-    checker = checker_after(ops.enqueue(WS_A, rid(1), None, Outcome.UNKNOWN))
-    found = checker.observe(ops.enqueue(WS_A, rid(1), None, Outcome.FAIL, healed=True,
-                                        error="ValueError: duplicate request"))
-    [violation] = found
+    checker = checker_after(
+        ops.enqueue(WS_A, rid(1), None, Outcome.UNKNOWN),
+        ops.enqueue(WS_A, rid(1), None, Outcome.FAIL, healed=True,
+                    error="ValueError: duplicate request"))
+    [violation] = checker.check_state(State().build())
     assert violation.invariant == "no_lost_jobs"
-    assert violation.operations == (1,)
-    assert violation.evidence["error"] == "ValueError: duplicate request"
+    assert violation.operations == (0, 1)
+    assert "fail: ValueError: duplicate request" in violation.message
+    assert violation.evidence["attempts"] == {"fail": 1, "unknown": 1}
+
+
+def test_a_healed_retry_that_errs_once_then_succeeds_is_fine():
+    ops = Ops()
+    checker = checker_after(ops.enqueue(WS_A, rid(1), None, Outcome.UNKNOWN),
+                            ops.enqueue(WS_A, rid(1), None, Outcome.UNKNOWN, healed=True),
+                            ops.enqueue(WS_A, rid(1), jid(1), healed=True))
+    assert checker.check_state(State().pending(jid(1)).build()) == []
 
 
 def test_a_healed_retry_that_succeeds_is_fine_and_no_longer_pending():
@@ -100,9 +110,10 @@ def test_a_healed_retry_that_succeeds_is_fine_and_no_longer_pending():
 
 def test_a_healed_retry_of_bad_input_may_fail():
     ops = Ops()
-    checker = checker_after(ops.enqueue("", rid(1), None, Outcome.FAIL))
+    checker = checker_after(ops.enqueue("", rid(1), None, Outcome.FAIL),
+                            ops.enqueue("", rid(1), None, Outcome.FAIL, healed=True))
     assert checker.pending_requests() == []
-    assert checker.observe(ops.enqueue("", rid(1), None, Outcome.FAIL, healed=True)) == []
+    assert checker.check_state(State().build()) == []
 
 
 def test_the_summary_counts_a_lost_acknowledged_job():
