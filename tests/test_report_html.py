@@ -6,6 +6,7 @@ import shutil
 import subprocess
 from datetime import UTC, datetime
 
+import jsonschema
 import pytest
 from PIL import Image
 
@@ -16,7 +17,7 @@ from harness.nightly.nemesis import AppliedWindow
 from harness.nightly.run import NightlyOptions, NightlyResult
 from harness.nightly.timeseries import TimeSeries
 from harness.report.html import VERDICT_COLOURS, write_html
-from harness.report.journal import read_journal
+from harness.report.journal import JOURNAL_SCHEMA, read_journal
 
 JOB = "ab" * 16
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -90,6 +91,16 @@ def test_an_infrastructure_failure_reads_as_no_verdict(tmp_path):
     assert "No verdict on the queue" in page
     assert "redis-server died" in page
     assert "has no record readable" not in page
+
+
+@pytest.mark.parametrize("kind", ["violated", "holds", "infrastructure"])
+def test_every_kind_of_journal_follows_the_documented_schema(tmp_path, kind):
+    write_artifacts(_result(tmp_path, violated=kind == "violated",
+                            infrastructure="InfrastructureError: x" if kind == "infrastructure"
+                            else None))
+    journal = read_journal(tmp_path)
+    jsonschema.validate(journal, JOURNAL_SCHEMA)
+    assert journal["verdict"]["status"] == kind
 
 
 def test_the_page_renders_again_from_the_journal_alone(violated_page):

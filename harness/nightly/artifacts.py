@@ -201,6 +201,7 @@ def journal_of(result: NightlyResult) -> dict[str, Any]:
             "workload_seconds": round(result.workload_seconds, 3),
             "drain_seconds": round(result.drain_seconds, 3),
             "total_seconds": round(result.total_seconds, 3),
+            "phase_seconds": dict(result.phase_seconds),
             "interrupted": result.interrupted,
             "replay_command": options.replay_command(),
         },

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,7 +21,7 @@ from typing import Any
 import redis
 
 from harness.checker import Checker
-from harness.errors import InfrastructureError
+from harness.errors import ExitCode, InfrastructureError
 from harness.history import History
 from harness.invariants import Violation
 from harness.nightly.budget import format_duration
@@ -108,6 +109,7 @@ class NightlyResult:
     workload_seconds: float = 0.0
     drain_seconds: float = 0.0
     total_seconds: float = 0.0
+    phase_seconds: dict[str, float] = field(default_factory=dict)  # where the time went
     overhead_seconds: float = 0.0  # CPU of the harness's bookkeeping (all threads)
     target_cpu_seconds: float = 0.0  # CPU of the target's calls, client side (all threads)
     worker_deaths: int = 0
@@ -122,12 +124,14 @@ class NightlyResult:
 
     @property
     def exit_code(self) -> int:
+        """ExitCode for a verdict; 130 (the shell's SIGINT code) for an interrupted run that
+        found nothing, since it did not hold for the whole budget."""
         status = self.status
         if status == "infrastructure":
-            return 3
+            return ExitCode.INFRASTRUCTURE
         if self.violations:
-            return 1
-        return EXIT_INTERRUPTED if status == "interrupted" else 0
+            return ExitCode.VIOLATION
+        return EXIT_INTERRUPTED if status == "interrupted" else ExitCode.HOLDS
 
 
 class NightlyRun:
@@ -154,10 +158,12 @@ class NightlyRun:
         result = self.result
         self.out.mkdir(parents=True, exist_ok=True)
         try:
-            result.versions = self.services.versions()
-            self.services.control.reset()
-            self.services.flush()
-            self._run_workload()
+            with self._phase("setup"):
+                result.versions = self.services.versions()
+                self.services.control.reset()
+                self.services.flush()
+                targets = self._targets(self.options.producers + self.options.workers + 1)
+            self._run_workload(targets)
             if not result.infrastructure:
                 self._after_budget()
         except (InfrastructureError, redis.RedisError) as exc:
@@ -169,6 +175,14 @@ class NightlyRun:
             result.total_seconds = time.monotonic() - started
             result.finished_at = datetime.now(UTC)
         return result
+
+    @contextlib.contextmanager
+    def _phase(self, name: str) -> Iterator[None]:
+        started = time.monotonic()
+        try:
+            yield
+        finally:
+            self.result.phase_seconds[name] = round(time.monotonic() - started, 3)
 
     def _diagnose(self, error: Exception) -> str:
         """The root cause when a server died (a dead Redis shows up as a Redis error first)."""
@@ -187,9 +201,8 @@ class NightlyRun:
             for _ in range(count)
         ]
 
-    def _run_workload(self) -> None:
+    def _run_workload(self, targets: list[QueueTarget]) -> None:
         options, result = self.options, self.result
-        targets = self._targets(options.producers + options.workers + 1)
         self.drain_target = targets.pop()
         self.schema = self.drain_target.key_schema
         self.checker = Checker(self.schema, self.family.merged)
@@ -220,7 +233,9 @@ class NightlyRun:
             self.progress.message("nightly: interrupted; stopping the workload and judging "
                                   "what ran (Ctrl-C again to skip the judging)")
         finally:
-            self._stop_threads()
+            result.phase_seconds["workload"] = round(time.monotonic() - began, 3)
+            with self._phase("stop"):
+                self._stop_threads()
             result.workload_seconds = time.monotonic() - began
             result.applied = list(self.nemesis.applied)
             result.overhead_seconds = self.recorder.overhead_seconds
@@ -278,13 +293,15 @@ class NightlyRun:
         self.nemesis.heal()
         drain_started = time.monotonic()
         try:
-            drainer = Drainer(self.recorder, self.drain_target,
-                              pending_requests=self.checker.pending_requests,
-                              deadline=time.monotonic() + self.options.drain_limit,
-                              lease_seconds=self.options.workload.lease_seconds)
-            result.drain = drainer.run()
+            with self._phase("drain"):
+                drainer = Drainer(self.recorder, self.drain_target,
+                                  pending_requests=self.checker.pending_requests,
+                                  deadline=time.monotonic() + self.options.drain_limit,
+                                  lease_seconds=self.options.workload.lease_seconds)
+                result.drain = drainer.run()
             result.drain_seconds = time.monotonic() - drain_started
-            self._judge()
+            with self._phase("judge"):
+                self._judge()
         except KeyboardInterrupt:
             result.interrupted = True  # the second Ctrl-C: write what we have
             return
@@ -292,8 +309,9 @@ class NightlyRun:
             if machine_entry_point() is not None:
                 self.progress.message("nightly: the stateful machine (Hypothesis, profile "
                                       "nightly)")
-            result.machine = run_stateful_machine(self.options.target, self.services,
-                                                  self.out / HYPOTHESIS_DB)
+            with self._phase("machine"):
+                result.machine = run_stateful_machine(self.options.target, self.services,
+                                                      self.out / HYPOTHESIS_DB)
             self._machine_violations(result.machine)
 
     def _judge(self) -> None:

@@ -11,8 +11,9 @@ Schema version 1 (JOURNAL_SCHEMA below is the JSON Schema; fields marked * alway
   tool*            {name, version}
   run*             {target, target_factory, seed, budget_seconds, producers, workers, nemesis,
                     lease_seconds, client_policy, backend, started_at, finished_at (ISO 8601
-                    UTC), workload_seconds, drain_seconds, total_seconds, interrupted,
-                    replay_command}
+                    UTC), workload_seconds, drain_seconds, total_seconds, phase_seconds
+                    ({setup, workload, stop, drain, judge, machine}: where the time went),
+                    interrupted, replay_command}
   versions*        {redis, toxiproxy, python, queue_chaos, target} (strings; "unknown" when
                     a server could not be asked)
   verdict*         {status: holds | violated | infrastructure | interrupted, exit_code,
@@ -90,7 +91,9 @@ JOURNAL_SCHEMA: dict[str, Any] = {
             "budget_seconds": _NUM, "producers": _INT, "workers": _INT, "nemesis": _BOOL,
             "lease_seconds": _NUM, "client_policy": _STR, "backend": _STR,
             "started_at": _STR, "finished_at": _STR, "workload_seconds": _NUM,
-            "drain_seconds": _NUM, "total_seconds": _NUM, "interrupted": _BOOL,
+            "drain_seconds": _NUM, "total_seconds": _NUM,
+            "phase_seconds": {"type": "object", "additionalProperties": _NUM},
+            "interrupted": _BOOL,
             "replay_command": _STR,
         }),
         "versions": _object({k: _STR for k in
