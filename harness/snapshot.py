@@ -144,7 +144,10 @@ def take_snapshot(
     """Read every key of `schema` from Redis (a direct client with decode_responses=True)."""
     if not client.connection_pool.connection_kwargs.get("decode_responses"):
         raise ValueError("take_snapshot needs a client with decode_responses=True")
-    keys = sorted(_scan(client, schema.scan_patterns(), scan_count))
+    patterns = schema.scan_patterns()
+    # A pattern without glob characters names one key: read it, no need to scan for it.
+    literal = {p for p in patterns if not any(c in p for c in "*?[")}
+    keys = sorted(_scan(client, [p for p in patterns if p not in literal], scan_count) | literal)
     ours = [(key, schema.parse(key).kind) for key in keys]
     ours = [(key, kind) for key, kind in ours if kind is not KeyKind.FOREIGN]
 
