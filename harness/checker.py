@@ -26,7 +26,7 @@ from harness.inputs import Validity, classify_input
 from harness.invariants import Violation
 from harness.model import HistoryModel, as_job, outcome_of
 from harness.snapshot import Snapshot
-from harness.state_rules import accounted, check_snapshot, judge_state, settle
+from harness.state_rules import check_snapshot, is_lost, judge_state, owed_jobs, settle
 from harness.target import Job, KeySchema, MetricNames
 
 __all__ = ["Checker", "check_snapshot"]
@@ -304,9 +304,10 @@ class Checker:
 
         attempted     distinct (workspace, request id) pairs enqueued with a valid input
         acknowledged  of those, the ones an attempt returned a job id for
-        unknown       no ok attempt, at least one that may have happened
-        recovered     of the unknown ones, those whose job is in Redis (a record carries
-                      the request), i.e. they happened after all
+        unknown       the ones with at least one attempt that may or may not have happened
+        unresolved    of those, the ones no attempt ever acknowledged
+        recovered     of the unknown ones, those whose job is in Redis at the end (a record
+                      carries the request, or the job an attempt returned exists)
         lost          acknowledged or seeded jobs not readable in their workspace or not
                       accounted (pending, leased, finished, or a status a caller set)
         duplicated    jobs listed more than once, plus the extra jobs of a request that
@@ -316,14 +317,12 @@ class Checker:
         model = self.model
         present = {(r.get("workspace_id", ""), r.get("client_request_id", ""))
                    for j in snapshot.job_ids() for r in snapshot.all_records_of(j)}
-        unknown = [r for r in model.requests.values() if r.outcome_unknown]
-        recovered = sorted((r.workspace_id, r.client_request_id) for r in unknown
-                           if (r.workspace_id, r.client_request_id) in present)
-        owed = {j: a.workspace_id for j, a in model.acknowledged.items()}
-        owed.update({j: s.workspace_id for j, s in model.seeded.items() if s.certain})
-        lost = sorted(j for j, ws in owed.items()
-                      if snapshot.readable_record(ws, j) is None
-                      or not accounted(snapshot, j, model))
+        unknown = [r for r in model.requests.values() if r.attempts[Outcome.UNKNOWN]]
+        recovered = sorted(
+            (r.workspace_id, r.client_request_id) for r in unknown
+            if (r.workspace_id, r.client_request_id) in present
+            or any(snapshot.has_record(j) for j in r.job_ids))
+        lost = sorted(j for j, ws in owed_jobs(model).items() if is_lost(snapshot, ws, j, model))
         listed = Counter(snapshot.queue + snapshot.processing)
         duplicated = {j for j, n in listed.items() if n > 1}
         duplicated |= {j for r in model.requests.values() if len(r.job_ids) > 1
@@ -334,6 +333,7 @@ class Checker:
             "attempted": len(model.requests),
             "acknowledged": sum(r.acknowledged for r in model.requests.values()),
             "unknown": len(unknown),
+            "unresolved": sum(r.outcome_unknown for r in unknown),
             "recovered": len(recovered),
             "lost": len(lost),
             "duplicated": len(duplicated),

@@ -103,17 +103,23 @@ def malformed_keys(snapshot: Snapshot, _: HistoryModel | None) -> list[Violation
 
 
 # --- no_lost_jobs -----------------------------------------------------------------------
+def owed_jobs(model: HistoryModel) -> dict[str, str]:
+    """Job id -> workspace of every job that must exist: acknowledged, or surely seeded."""
+    owed = {j: s.workspace_id for j, s in model.seeded.items() if s.certain}
+    owed.update({j: a.workspace_id for j, a in model.acknowledged.items()})
+    return owed
+
+
+def is_lost(snapshot: Snapshot, ws: str, job_id: str, model: HistoryModel | None) -> bool:
+    return snapshot.readable_record(ws, job_id) is None or not accounted(snapshot, job_id, model)
+
+
 def lost_jobs(snapshot: Snapshot, model: HistoryModel | None) -> list[Violation]:
     """Every acknowledged or surely seeded job is readable in its workspace and accounted;
     every request retried after healing got an ok at last (one transient error after the
     network healed is forgiven if a later retry succeeds)."""
     if model is None:
         return []
-    owed: dict[str, tuple[str, str, int]] = {
-        j: (a.workspace_id, f"acknowledged to request {a.client_request_id!r}", a.op)
-        for j, a in model.acknowledged.items()}
-    owed.update({j: (s.workspace_id, "seeded", s.op)
-                 for j, s in model.seeded.items() if s.certain and j not in owed})
     found = [
         Violation("no_lost_jobs",
                   f"after healing, request {r.client_request_id!r} in {r.workspace_id} was "
@@ -123,7 +129,10 @@ def lost_jobs(snapshot: Snapshot, model: HistoryModel | None) -> list[Violation]
                   (r.first_op, r.last_healed[0]))
         for r in model.unresolved_after_healing() if r.last_healed
     ]
-    for job_id, (ws, why, op) in sorted(owed.items()):
+    for job_id, ws in sorted(owed_jobs(model).items()):
+        ack = model.acknowledged.get(job_id)
+        why = f"acknowledged to request {ack.client_request_id!r}" if ack else "seeded"
+        op = ack.op if ack else model.seeded[job_id].op
         evidence = {"job_id": job_id, "workspace_id": ws, "keys": record_keys(snapshot, job_id)}
         if snapshot.readable_record(ws, job_id) is None:
             found.append(Violation(

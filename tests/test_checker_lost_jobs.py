@@ -116,6 +116,14 @@ def test_a_healed_retry_of_bad_input_may_fail():
     assert checker.check_state(State().build()) == []
 
 
+def test_an_unknown_attempt_acknowledged_by_a_retry_counts_as_recovered_not_unresolved():
+    ops = Ops()
+    checker = checker_after(ops.enqueue(WS_A, rid(1), None, Outcome.UNKNOWN),
+                            ops.enqueue(WS_A, rid(1), jid(1)))
+    summary = checker.summary(State().pending(jid(1)).build())
+    assert (summary["unknown"], summary["unresolved"], summary["recovered"]) == (1, 0, 1)
+
+
 def test_the_summary_counts_a_lost_acknowledged_job():
     ops = Ops()
     checker = checker_after(ops.enqueue(WS_A, rid(1), jid(1)), ops.enqueue(WS_A, rid(2), jid(2)))
