@@ -33,7 +33,7 @@ def gate(servers: list[str], target: str, *extra: str) -> Run:
 
 @pytest.fixture(scope="module")
 def phase1_gate(servers, tmp_path_factory) -> tuple[Run, Path]:
-    reports = tmp_path_factory.mktemp("gate-phase1")
+    reports = tmp_path_factory.mktemp("gate-phase1") / "reports" / "gate"  # made by the gate
     run = gate(servers, "phase1", "--json", str(reports / "gate.json"),
                "--junit", str(reports / "gate.xml"))
     return run, reports

@@ -114,6 +114,13 @@ def test_a_bad_block_on(servers):
     assert_usage_error(run, "bad --block-on 'CRITICAL,URGENT'", "CRITICAL, HIGH, MEDIUM, LOW")
 
 
+@pytest.mark.parametrize("option", ["--junit", "--json"])
+def test_a_report_path_that_is_a_directory_fails_before_the_run(tmp_path, option):
+    run = run_cli("gate", "--no-machine", option, str(tmp_path), "--backend", "compose",
+                  "--redis-url", "redis://127.0.0.1:1/0")  # no server is ever reached
+    assert_usage_error(run, f"cannot write a report to {tmp_path}: it is a directory")
+
+
 @pytest.mark.parametrize("command", COMMANDS)
 def test_an_unknown_backend_flag(command):
     run = run_cli(*COMMANDS[command], "--backend", "kubernetes")

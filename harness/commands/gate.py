@@ -76,9 +76,23 @@ def write_junit_report(report: GateReport, path: Path) -> None:
     write_junit(path, f"queue-chaos gate ({report.target})", cases)
 
 
+def prepare_report_dirs(*paths: Path | None) -> None:
+    """Create the reports' directories now: a path that cannot be written fails before the run."""
+    for path in paths:
+        if path is None:
+            continue
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UsageError(f"cannot write a report to {path}: {exc.strerror or exc}") from exc
+        if path.is_dir():
+            raise UsageError(f"cannot write a report to {path}: it is a directory")
+
+
 def run(args: argparse.Namespace) -> ExitCode:
     blocking = blocking_severities(args.block_on)
     load_factory(args.target)
+    prepare_report_dirs(args.junit, args.json)
     settings = None if args.no_machine else profile_settings(
         "gate", max_examples=args.examples, step_count=args.steps)
     with open_services(services_config(args)) as services, \
