@@ -53,7 +53,7 @@ from scenarios import BY_ID, select
 TargetSpec = str | TargetFactory
 MARKER = "queue_chaos"  # added to every test that uses the servers
 TARGET_MARKER = "qc_target"
-EXAMPLES_DB = "queue-chaos/examples"  # under pytest's cache: nightly failures replay next run
+EXAMPLES_DB = "queue-chaos-examples"  # under pytest's cache: nightly failures replay next run
 
 
 # --- options and markers ---------------------------------------------------------------------

@@ -96,3 +96,19 @@ def test_qc_injector_removes_every_toxic_after_its_test(pytester, monkeypatch):
             assert qc_services.control.toxics(qc_services.proxy_name) == []
     """)
     pytester.runpytest().assert_outcomes(passed=2)
+
+
+def test_profile_and_examples_options_shape_the_machine_settings(pytester):
+    pytester.makepyfile("""
+        from harness.pytest_plugin import machine_settings
+
+        def test_settings(pytestconfig):
+            chosen = machine_settings(pytestconfig, None, None, None)
+            assert chosen.max_examples == 3
+            assert not chosen.derandomize  # the nightly profile explores
+            assert chosen.database is not None  # kept under pytest's cache: replays next run
+
+        def test_an_argument_beats_the_option(pytestconfig):
+            assert machine_settings(pytestconfig, "gate", 7, None).max_examples == 7
+    """)
+    pytester.runpytest("--qc-profile", "nightly", "--qc-examples", "3").assert_outcomes(passed=2)
