@@ -75,6 +75,12 @@ def test_qc_reproduce_names_a_callable_target_by_module_and_name(qc_reproduce):
     assert not result.violated, result.trace
 
 
+def test_a_static_finding_on_a_callable_lints_the_callable_s_own_module(qc_reproduce):
+    result = qc_reproduce("MEDIUM-1", load_factory("phase1"))
+    assert result.violated
+    assert "queue_impl/phase1.py" in result.trace
+
+
 def test_qc_reproduce_refuses_a_group_id(qc_reproduce):
     with pytest.raises(UsageError, match=r"MEDIUM-4 names 7 scenarios"):
         qc_reproduce("MEDIUM-4", "phase1")
