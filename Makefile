@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 TARGET ?= reference
 
-.PHONY: setup servers gate test lint bench nightly clean
+.PHONY: setup servers test-tools gate test lint bench nightly clean
 
 setup: $(VENV)/.installed servers
 
@@ -17,10 +17,13 @@ $(VENV)/.installed: pyproject.toml
 servers:
 	@scripts/install-servers.sh
 
+test-tools:
+	@scripts/install-test-tools.sh
+
 gate: setup
 	$(BIN)/queue-chaos gate --target $(TARGET)
 
-test: setup
+test: setup test-tools
 	$(BIN)/ruff check .
 	$(BIN)/pytest -q
 

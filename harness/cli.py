@@ -1,6 +1,7 @@
 """The `queue-chaos` command: subcommands share the services flags and the exit codes.
 
-Exit codes (harness.errors.ExitCode): 0 holds, 1 violation, 2 usage, 3 infrastructure.
+Exit codes (harness.errors.ExitCode): 0 holds, 1 violation, 2 usage, 3 infrastructure,
+70 internal error (a bug in queue-chaos).
 """
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import traceback
 from collections.abc import Sequence
 
 from harness import __version__
@@ -44,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="queue-chaos",
         description="Real network faults between a Redis queue's writes, judged by invariants.",
-        epilog="exit codes: 0 holds, 1 violation, 2 usage, 3 infrastructure",
+        epilog="exit codes: 0 holds, 1 violation, 2 usage, 3 infrastructure, 70 internal error",
     )
     parser.add_argument("--version", action="version", version=f"queue-chaos {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -69,11 +71,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.run(args))
     except QueueChaosError as exc:
-        print(f"queue-chaos: error: {exc}", file=sys.stderr)
+        print(f"queue-chaos: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return int(exc.exit_code)
     except KeyboardInterrupt:
         print("queue-chaos: interrupted", file=sys.stderr)
         return 130
+    except Exception:  # noqa: BLE001 - a bug in queue-chaos must not read as a violation
+        traceback.print_exc()
+        print("queue-chaos: internal error (a bug in queue-chaos, not a verdict on the queue)",
+              file=sys.stderr)
+        return int(ExitCode.INTERNAL)
     finally:
         sys.stdout.flush()
 

@@ -84,6 +84,7 @@ class Driver:
         self.jobs: dict[tuple[Any, str], str] = {}  # (ws, request id) -> an OK enqueue's job
         self.found: list[Violation] = []
         self.snapshot: Snapshot = self.take_snapshot()
+        self.checker.check_state(self.snapshot)  # the state before the first operation
         self.last_round_trips: list[RoundTrip] = []  # what the last operation sent
         self._seeds = 0
 
@@ -189,8 +190,12 @@ class Driver:
                         lambda: self.target.requeue_expired(FAR_FUTURE))
 
     # --- what is not the target --------------------------------------------------------
-    def seed(self, workspace_id: str, schema: str, payload: dict[str, Any]) -> str:
-        """Write a job as another writer would (legacy: old only; Phase 2: new only), queued."""
+    def seed(self, workspace_id: str, schema: str, payload: dict[str, Any]) -> Request:
+        """Write a job as another writer would (legacy: old only; Phase 2: new only), queued.
+
+        Returns a handle to read or update it by; it is never enqueued again (its request
+        id belongs to the other writer).
+        """
         self._seeds += 1
         name = f"seed-{self._seeds}"
         job = Job(uuid.uuid5(uuid.NAMESPACE_URL, f"{workspace_id}/{name}").hex, workspace_id,
@@ -206,7 +211,9 @@ class Driver:
         pipe.execute()
         self.history.complete(op, Outcome.OK, job.job_id)
         self._observe(op)
-        return job.job_id
+        handle = Request(workspace_id, name, payload)
+        self.jobs[handle.key] = job.job_id
+        return handle
 
     def heal(self) -> None:
         self.injector.heal()

@@ -14,6 +14,7 @@ class ExitCode(IntEnum):
     VIOLATION = 1  # at least one (blocking) invariant was violated
     USAGE = 2  # bad arguments, bad configuration, a target that does not load
     INFRASTRUCTURE = 3  # Redis or Toxiproxy misbehaved; no verdict on the queue
+    INTERNAL = 70  # a bug in queue-chaos itself (EX_SOFTWARE); no verdict on the queue
 
 
 class QueueChaosError(Exception):

@@ -59,7 +59,8 @@ class Operation:
     crashed: bool = False  # the target raised something outside the contract
 
     def to_json(self) -> dict[str, Any]:
-        data = dataclasses.asdict(self)
+        # Built field by field: dataclasses.asdict deep-copies, the largest cost per op.
+        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         data["value"] = to_jsonable(self.value)
         return data
 
@@ -81,8 +82,8 @@ def to_jsonable(value: Any) -> Any:
 
 def classify(exc: BaseException) -> tuple[Outcome, bool]:
     """(outcome, crashed) for an exception a target raised."""
-    if isinstance(exc, ValueError | JobNotFound):
-        return Outcome.FAIL, False
+    if isinstance(exc, ValueError | JobNotFound | redis.DataError):
+        return Outcome.FAIL, False  # DataError: redis-py refused the argument before sending
     if isinstance(exc, redis.RedisError):
         return Outcome.UNKNOWN, False
     return Outcome.UNKNOWN, True

@@ -33,7 +33,7 @@ from hypothesis.stateful import (
 )
 
 from harness.driver import DRIVER_POLICY, Driver, Lease, Request, explain
-from harness.errors import QueueChaosError
+from harness.errors import InfrastructureError, QueueChaosError
 from harness.faults import Fault, FaultKind
 from harness.invariants import INVARIANTS, STATIC_INVARIANTS, Severity
 from harness.redis_client import ClientPolicy
@@ -42,7 +42,7 @@ from harness.target import JobStatus
 
 WORKSPACES = ("ws-a", "ws-b", "ws-c")
 BAD_WORKSPACES = ("", " ", "ws:a", "ws-a\n", "w" * 200, "wörkspace", None)
-MAX_ROUND_TRIP = 6  # the Phase 1 enqueue makes six (SETNX, 2 HSETs, RPUSH, 2 cleanup DELs)
+FIRST_FAULT_MAX = 4  # Phase 1's enqueue writes on round trips 1-4 (SETNX, 2 HSETs, RPUSH)
 
 
 class InvariantViolated(AssertionError):
@@ -56,8 +56,12 @@ VIOLATION_TYPES: dict[str, type[InvariantViolated]] = {
 }
 
 
-class HarnessAbort(BaseException):  # not an Exception, so Hypothesis lets it through
-    """Carries a harness error (infrastructure, usage) out of Hypothesis: no verdict, no shrink."""
+class HarnessAbort(BaseException):  # not an Exception: Hypothesis does not shrink it
+    """Stops an example at a harness error (infrastructure, usage): no verdict, no shrink.
+
+    Hypothesis may still wrap what follows (e.g. as FlakyStrategyDefinition), so the error
+    is also kept on the setup, and run_machine raises it whatever Hypothesis concluded.
+    """
 
     def __init__(self, error: QueueChaosError) -> None:
         super().__init__(str(error))
@@ -73,24 +77,39 @@ class MachineSetup:
     policy: ClientPolicy = DRIVER_POLICY
     fault_kinds: tuple[FaultKind, ...] = tuple(FaultKind)
     judged: frozenset[str] | None = None  # the invariants that fail an example (None: all)
+    harness_error: QueueChaosError | None = None  # set when a run meets one: no verdict
 
 
 def fault_plans(kinds: Sequence[FaultKind]) -> st.SearchStrategy[tuple[Fault, ...]]:
-    """No fault (what shrinking heads for), or one or two faults at distinct round trips."""
-    # Half the faults land on the first round trip: an atomic target makes only one.
-    round_trips = st.one_of(st.just(1), st.integers(2, MAX_ROUND_TRIP))
-    one = st.builds(Fault, kind=st.sampled_from(list(kinds)), round_trip=round_trips)
-    some = st.lists(one, min_size=1, max_size=2, unique_by=lambda f: f.round_trip).map(
-        lambda faults: tuple(sorted(faults, key=lambda f: f.round_trip)))
-    return st.one_of(st.just(()), some)
+    """No fault (what shrinking heads for), or a fault at one of the first round trips,
+    sometimes followed by a second one a round trip or two later (the cleanup path).
+
+    Two operations in three carry a fault. The first fault lands on round trips 1 to
+    FIRST_FAULT_MAX: where a queue's separate writes are; the second reaches the cleanup.
+    """
+    if not kinds:
+        return st.just(())
+    kind = st.sampled_from(list(kinds))
+    first = st.builds(Fault, kind=kind, round_trip=st.integers(1, FIRST_FAULT_MAX))
+
+    def maybe_then(fault: Fault) -> st.SearchStrategy[tuple[Fault, ...]]:
+        then = st.builds(Fault, kind=kind,
+                         round_trip=st.integers(fault.round_trip + 1, fault.round_trip + 2))
+        return st.one_of(st.just((fault,)), then.map(lambda second: (fault, second)))
+
+    some = first.flatmap(maybe_then)
+    return st.one_of(st.just(()), some, some)
 
 
 @contextlib.contextmanager
-def _aborting() -> Iterator[None]:
-    """Harness errors leave Hypothesis at once instead of being shrunk as if they were bugs."""
+def _aborting(setup: MachineSetup) -> Iterator[None]:
+    """Harness errors end the run at once instead of being shrunk as if they were bugs."""
+    if setup.harness_error is not None:
+        raise HarnessAbort(setup.harness_error)  # every later example stops at once too
     try:
         yield
     except QueueChaosError as exc:
+        setup.harness_error = exc
         raise HarnessAbort(exc) from exc
 
 
@@ -104,14 +123,14 @@ class MachineBase(RuleBasedStateMachine):
 
     def __init__(self) -> None:
         super().__init__()
-        with _aborting():
+        with _aborting(self.setup):
             self.driver = Driver(self.setup.services, self.setup.target, self.setup.policy,
                                  process="machine")
         self._requests_made = 0
 
     def step(self, action: Callable[[Driver], Any]) -> Any:
         """Run one driver action; harness errors abort the run instead of being shrunk."""
-        with _aborting():
+        with _aborting(self.setup):
             return action(self.driver)
 
     def new_request(self, workspace_id: Any, n: int) -> Request:
@@ -121,7 +140,7 @@ class MachineBase(RuleBasedStateMachine):
     @invariant()
     def invariants_hold(self) -> None:
         """Judge every invariant; the most severe one broken raises its own exception type."""
-        with _aborting():
+        with _aborting(self.setup):
             found = self.driver.judge()
         if self.setup.judged is not None:
             found = [v for v in found if v.invariant in self.setup.judged]
@@ -139,12 +158,14 @@ def machine_class(setup: MachineSetup) -> type[MachineBase]:
     """The state machine for one setup: its fault plans use only the kinds the setup allows."""
     plans = fault_plans(setup.fault_kinds)
     workspaces = st.sampled_from(WORKSPACES)
-    # About one enqueue in ten gets a workspace id the contract calls bad (shrinks to good).
-    any_workspace = st.sampled_from(WORKSPACES * 20 + BAD_WORKSPACES)
+    # About one enqueue in four gets a workspace id the contract calls bad (shrinks to good).
+    any_workspace = st.sampled_from(WORKSPACES * 6 + BAD_WORKSPACES)
 
     class QueueMachine(MachineBase):
         requests = Bundle("requests")
+        seeded = Bundle("seeded")  # jobs another writer wrote: read and updated, not enqueued
         leases = Bundle("leases")
+        known_jobs = st.one_of(requests, seeded)
 
         @rule(target=requests, workspace_id=any_workspace, n=st.integers(0, 9), faults=plans)
         def enqueue(self, workspace_id: Any, n: int, faults: tuple[Fault, ...]) -> Request:
@@ -167,25 +188,26 @@ def machine_class(setup: MachineSetup) -> type[MachineBase]:
             self.step(lambda d: d.enqueue(twin))
             return twin
 
-        @rule(request=requests, status=st.sampled_from(list(JobStatus)), faults=plans)
+        @rule(request=known_jobs, status=st.sampled_from(list(JobStatus)), faults=plans)
         def update_status(self, request: Request, status: JobStatus,
                           faults: tuple[Fault, ...]) -> None:
             self.step(lambda d: d.update_status(request, str(status), faults))
 
-        @rule(request=requests, other=workspaces)
-        def get_job(self, request: Request, other: str) -> None:
-            """Read a job from its own workspace or, when `other` differs, from another one."""
-            self.step(lambda d: d.get_job(other, d.job_id(request)))
+        @rule(request=known_jobs, other=st.one_of(st.none(), workspaces))
+        def get_job(self, request: Request, other: str | None) -> None:
+            """Read a job from its own workspace (None) or from `other`, maybe another one."""
+            self.step(lambda d: d.get_job(other or request.workspace_id, d.job_id(request)))
 
         @rule(workspace_id=workspaces)
         def list_jobs(self, workspace_id: str) -> None:
             self.step(lambda d: d.list_jobs(workspace_id))
 
-        @rule(workspace_id=workspaces, schema=st.sampled_from(["old", "new"]),
+        @rule(target=seeded, workspace_id=workspaces, schema=st.sampled_from(["old", "new"]),
               n=st.integers(0, 9))
-        def seed_job_from_another_writer(self, workspace_id: str, schema: str, n: int) -> None:
+        def seed_job_from_another_writer(self, workspace_id: str, schema: str,
+                                         n: int) -> Request:
             """A job in one schema only: a legacy writer's (old) or a Phase-2 writer's (new)."""
-            self.step(lambda d: d.seed(workspace_id, schema, {"n": n}))
+            return self.step(lambda d: d.seed(workspace_id, schema, {"n": n}))
 
         @rule(target=leases, faults=plans)
         def dequeue(self, faults: tuple[Fault, ...]) -> Any:
@@ -239,7 +261,13 @@ def _capture_reports() -> Iterator[list[str]]:
 def run_machine(
     setup: MachineSetup, settings: Settings, seed: int | None = None,
 ) -> MachineResult:
-    """Run the machine once under `settings`; InfrastructureError propagates (exit 3)."""
+    """Run the machine once under `settings`.
+
+    A harness error met on the way (InfrastructureError, UsageError) is raised, whatever
+    Hypothesis made of it; so is a run that did not replay the same way twice without an
+    invariant to show for it: neither says anything about the queue.
+    """
+    setup = replace(setup, harness_error=None)
     result = MachineResult(setup.target, "custom")
     test = get_state_machine_test(machine_class(setup), settings=settings)
     if seed is not None:
@@ -247,41 +275,53 @@ def run_machine(
     with _capture_reports() as lines:
         try:
             test()
-        except HarnessAbort as abort:
-            raise abort.error from None
-        except Flaky as exc:
-            result.flaky = True
-            result.invariants_violated = _violated(exc) or ["contract"]
-            lines.append(f"{type(exc).__name__}: {exc}")
-        except (InvariantViolated, BaseExceptionGroup) as exc:
+        except BaseException as exc:
+            if setup.harness_error is not None:
+                raise setup.harness_error from None
             names = _violated(exc)
             if not names:
+                if isinstance(exc, Flaky):
+                    raise InfrastructureError(
+                        f"the state machine did not replay the same way twice ({exc}); "
+                        "servers too slow or a target that depends on time?") from exc
                 raise
             result.invariants_violated = names
+            result.flaky = isinstance(exc, Flaky)
             lines.extend(_exception_texts(exc))
+    if setup.harness_error is not None:
+        raise setup.harness_error
     result.report = "\n".join(lines)
     return result
 
 
+# Most severe first; MEDIUM and LOW share a pass (both are cheap to find, and neither blocks
+# the gate by default).
+SEVERITY_PASSES = ((Severity.CRITICAL,), (Severity.HIGH,), (Severity.MEDIUM, Severity.LOW))
+
+
 def run_by_severity(setup: MachineSetup, settings: Settings,
                     seed: int | None = None) -> MachineResult:
-    """One run per severity, most severe first, each judging only that severity's invariants.
+    """One run judging every invariant; if it fails, one run per severity, most severe first.
 
-    A queue with a cheap LOW bug (say, a counter it forgets) would otherwise fail every
-    example at that bug and never be explored deep enough to show its CRITICAL ones.
+    A queue with a cheap LOW bug (say, a counter it forgets) fails every example at that
+    bug and is never explored deep enough to show its CRITICAL ones: the runs per severity
+    judge only their own invariants, so each finds its own minimal counterexample. A queue
+    that holds needs only the first run (the others would replay the same examples).
     """
+    first = run_machine(setup, settings, seed)
+    if first.holds:
+        return first
     total = MachineResult(setup.target, "by severity")
     reports = []
-    for severity in Severity:
+    for severities in SEVERITY_PASSES:
         names = frozenset(n for n, inv in INVARIANTS.items()
-                          if inv.severity is severity and n not in STATIC_INVARIANTS)
-        if not names:
-            continue
+                          if inv.severity in severities and n not in STATIC_INVARIANTS)
         result = run_machine(replace(setup, judged=names), settings, seed)
         total.invariants_violated += result.invariants_violated
         total.flaky = total.flaky or result.flaky
         if result.report:
-            reports.append(f"--- {severity} invariants ({', '.join(sorted(names))}) ---\n"
+            label = "+".join(severities)
+            reports.append(f"--- {label} invariants ({', '.join(sorted(names))}) ---\n"
                            f"{result.report}")
     total.report = "\n".join(reports)
     return total

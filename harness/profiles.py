@@ -33,8 +33,8 @@ def profile_settings(
 ) -> settings:
     """Settings for a named profile; the optional overrides scale a run up or down."""
     if name == "gate":
-        base = settings(derandomize=True, database=None, max_examples=40,
-                        stateful_step_count=20, phases=[Phase.explicit, Phase.generate,
+        base = settings(derandomize=True, database=None, max_examples=100,
+                        stateful_step_count=40, phases=[Phase.explicit, Phase.generate,
                                                         Phase.shrink], **_COMMON)
     elif name == "nightly":
         database = DirectoryBasedExampleDatabase(str(database_dir)) if database_dir else None

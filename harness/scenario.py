@@ -64,8 +64,7 @@ class FaultAt:
 class Context:
     """What steps share while a scenario runs: named requests, seeded jobs, the last lease."""
 
-    requests: dict[str, Request] = field(default_factory=dict)
-    seeded: dict[str, tuple[str, str]] = field(default_factory=dict)  # label -> (ws, job id)
+    requests: dict[str, Request] = field(default_factory=dict)  # seeded jobs too, by label
     lease: Lease | None = None
 
 
@@ -118,12 +117,8 @@ class GetJob(Step):
     workspace: str | None = None
 
     def perform(self, driver: Driver, ctx: Context, faults: Sequence[Fault]) -> None:
-        if self.job in ctx.seeded:
-            own, job_id = ctx.seeded[self.job]
-        else:
-            request = ctx.requests[self.job]
-            own, job_id = request.workspace_id, driver.job_id(request)
-        driver.get_job(self.workspace or own, job_id, faults)
+        request = ctx.requests[self.job]
+        driver.get_job(self.workspace or request.workspace_id, driver.job_id(request), faults)
 
 
 @dataclass(frozen=True)
@@ -176,8 +171,7 @@ class Seed(Step):
     schema: str = "old"
 
     def perform(self, driver: Driver, ctx: Context, faults: Sequence[Fault]) -> None:
-        ctx.seeded[self.label] = (self.workspace,
-                                  driver.seed(self.workspace, self.schema, {"n": 0}))
+        ctx.requests[self.label] = driver.seed(self.workspace, self.schema, {"n": 0})
 
 
 # --- scenarios -----------------------------------------------------------------------------
@@ -345,7 +339,7 @@ def _run_lint(scenario: Scenario, target: str) -> ScenarioResult:
         f"$ ruff check --isolated --select {scenario.lint_rule} {path}",
         *(f"    {line}" for line in findings or ["(no findings)"]),
         f"fix: {scenario.fix}",
-        "VIOLATED" if findings else "HOLDS",
+        f"VIOLATED: {scenario.breaks}" if findings else "HOLDS: the rule finds nothing",
     ])
     return ScenarioResult(scenario, target, verdict, violations, trace,
                           plan=f"ruff {scenario.lint_rule}")

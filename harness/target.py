@@ -9,6 +9,7 @@ the methods, records what each returned, and reads Redis directly through `key_s
 Errors a target may raise, and what the harness concludes from them:
   ValueError        bad input; the contract promises nothing was written ("fail").
   JobNotFound       the job does not exist for that workspace; nothing was written ("fail").
+  redis.DataError   redis-py refused an argument before sending anything ("fail").
   redis.RedisError  (ConnectionError, TimeoutError, ...) the outcome is unknown: it may or
                     may not have happened ("unknown"), exactly as for a real caller.
 Anything else is a crash of the target, reported as such.

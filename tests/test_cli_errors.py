@@ -83,8 +83,6 @@ def test_a_factory_that_raises(servers, user_module, command):
     assert_usage_error(run, "the factory raised RuntimeError: QUEUE_URL is not set")
 
 
-@pytest.mark.xfail(strict=True, reason="harness/cli.py prints str(exc) as it is; it should "
-                   "fold it onto one line (' '.join(str(exc).split()))")
 def test_a_factory_whose_error_spans_lines_still_gives_one_line(servers, user_module):
     name = user_module("qc_multiline_factory", """
         def make_queue(client, registry):

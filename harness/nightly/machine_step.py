@@ -1,68 +1,51 @@
-"""The stateful machine's part of a nightly run, through `harness.machine.run_machine`.
+"""The stateful machine's part of a nightly run: the `nightly` profile, for a time share.
 
-The machine is imported lazily and only used when it offers
-`run_machine(target_spec, services, profile, database_dir)`; otherwise the journal says it
-was not run and why. Its example database lives in the run's output directory, so a
-failure found at night replays the next morning from that directory.
+Hypothesis has no wall-clock budget, so the machine runs in batches of examples, each
+batch seeded from the run's seed (same seed, same batches), until its share of the budget
+is spent or a batch finds a counterexample. Its example database lives in the run's output
+directory, so a failure found at night replays the next morning from that directory.
 """
 
 from __future__ import annotations
 
-import importlib
-import inspect
+import random
 import time
 from pathlib import Path
 from typing import Any
 
+from harness.machine import MachineResult, MachineSetup, run_by_severity
+from harness.profiles import profile_settings
 from harness.services import Services
 
 PROFILE = "nightly"
+BATCH_EXAMPLES = 25  # examples per severity pass in one batch
 MAX_DETAIL = 20_000  # characters of Hypothesis's report kept in the journal
 
 
-def _not_run(detail: str) -> dict[str, Any]:
-    return {"status": "not_run", "detail": detail, "invariants_violated": [],
-            "seconds": 0.0, "database": None}
-
-
-def machine_entry_point() -> Any:
-    """harness.machine.run_machine when it has the signature the nightly run calls, else None."""
-    try:
-        module = importlib.import_module("harness.machine")
-    except ImportError:
-        return None
-    run_machine = getattr(module, "run_machine", None)
-    if not callable(run_machine):
-        return None
-    try:
-        inspect.signature(run_machine).bind(
-            target_spec="t", services=None, profile=PROFILE, database_dir=Path()
-        )
-    except TypeError:
-        return None
-    return run_machine
-
-
-def run_stateful_machine(target: str, services: Services, database_dir: Path) -> dict[str, Any]:
+def run_stateful_machine(target: str, services: Services, database_dir: Path,
+                         seconds: float, seed: int) -> dict[str, Any]:
     """The machine's result as journal fields; InfrastructureError propagates (no verdict)."""
-    run_machine = machine_entry_point()
-    if run_machine is None:
-        return _not_run("stateful machine: not run (not available: harness.machine offers no "
-                        "run_machine(target_spec, services, profile, database_dir))")
     database_dir.mkdir(parents=True, exist_ok=True)
+    settings = profile_settings(PROFILE, database_dir=database_dir,
+                                max_examples=BATCH_EXAMPLES)
+    seeds = random.Random(seed)
     started = time.monotonic()
-    result = run_machine(target_spec=target, services=services, profile=PROFILE,
-                         database_dir=database_dir)
-    violated = sorted(getattr(result, "invariants_violated", []) or [])
-    report = str(getattr(result, "report", "") or "")
+    batches = 0
+    result = MachineResult(target, PROFILE)
+    while batches == 0 or (time.monotonic() - started < seconds and result.holds):
+        batches += 1
+        result = run_by_severity(MachineSetup(services, target), settings,
+                                 seed=seeds.randrange(2**32))
+    report = result.report
     if len(report) > MAX_DETAIL:
         report = report[:MAX_DETAIL] + "\n[... cut; rerun to see the rest]"
-    status = "failed" if violated else "passed"
-    detail = report or ("no counterexample found" if status == "passed" else "")
+    status = "passed" if result.holds else "failed"
     return {
         "status": status,
-        "detail": detail,
-        "invariants_violated": violated,
+        "detail": report or f"no counterexample in {batches} batch(es) of "
+                            f"{BATCH_EXAMPLES} examples per severity",
+        "invariants_violated": sorted(result.invariants_violated),
         "seconds": round(time.monotonic() - started, 3),
+        "batches": batches,
         "database": database_dir.name,
     }

@@ -26,7 +26,7 @@ from harness.history import History
 from harness.invariants import Violation
 from harness.nightly.budget import format_duration
 from harness.nightly.drain import Drainer, DrainReport
-from harness.nightly.machine_step import machine_entry_point, run_stateful_machine
+from harness.nightly.machine_step import run_stateful_machine
 from harness.nightly.nemesis import AppliedWindow, Nemesis
 from harness.nightly.progress import ProgressSink, QuietProgress, Tick
 from harness.nightly.recorder import Recorder
@@ -61,6 +61,16 @@ class NightlyOptions:
     schedule: ScheduleShape = field(default_factory=ScheduleShape)
     policy: ClientPolicy = field(default_factory=ClientPolicy)
     drain_seconds: float | None = None  # None: half the budget, 10 to 60 s
+    machine_share: float = 0.2  # of the budget, for the stateful machine after the workload
+
+    @property
+    def machine_seconds(self) -> float:
+        return self.budget * self.machine_share if self.machine else 0.0
+
+    @property
+    def workload_budget(self) -> float:
+        """The budget less the machine's share: the run as a whole ends near its budget."""
+        return self.budget - self.machine_seconds
 
     @property
     def drain_limit(self) -> float:
@@ -79,8 +89,8 @@ class NightlyOptions:
 
     def planned_schedule(self) -> Schedule:
         if not self.nemesis:
-            return Schedule(self.seed, self.budget, ())
-        return draw_schedule(self.seed, self.budget, self.schedule)
+            return Schedule(self.seed, self.workload_budget, ())
+        return draw_schedule(self.seed, self.workload_budget, self.schedule)
 
 
 @dataclass
@@ -244,7 +254,7 @@ class NightlyRun:
         self._raise_thread_errors()
 
     def _wait_budget(self, began: float) -> None:
-        deadline = began + self.options.budget
+        deadline = began + self.options.workload_budget
         next_alive = began + ALIVE_EVERY
         while (now := time.monotonic()) < deadline:
             if self.stop.wait(min(0.25, deadline - now)):
@@ -306,12 +316,12 @@ class NightlyRun:
             result.interrupted = True  # the second Ctrl-C: write what we have
             return
         if self.options.machine and not result.interrupted:
-            if machine_entry_point() is not None:
-                self.progress.message("nightly: the stateful machine (Hypothesis, profile "
-                                      "nightly)")
+            self.progress.message("nightly: the stateful machine (Hypothesis, profile "
+                                  f"nightly, {self.options.machine_seconds:.0f} s)")
             with self._phase("machine"):
-                result.machine = run_stateful_machine(self.options.target, self.services,
-                                                      self.out / HYPOTHESIS_DB)
+                result.machine = run_stateful_machine(
+                    self.options.target, self.services, self.out / HYPOTHESIS_DB,
+                    seconds=self.options.machine_seconds, seed=self.options.seed)
             self._machine_violations(result.machine)
 
     def _judge(self) -> None:

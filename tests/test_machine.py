@@ -1,0 +1,75 @@
+"""The state machine finds each Phase 1 defect on its own, and never calls the reference broken."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from hypothesis import Phase, settings
+
+from harness.config import ServicesConfig
+from harness.driver import DRIVER_POLICY, Driver
+from harness.errors import InfrastructureError
+from harness.faults import FaultKind
+from harness.machine import MachineSetup, run_by_severity, run_machine
+from harness.profiles import profile_settings
+from harness.redis_client import ClientPolicy
+from harness.services import local_services
+from queue_impl.variants import VARIANTS
+
+GATE = profile_settings("gate")
+GATE_SEARCH = settings(GATE, phases=[Phase.explicit, Phase.generate])  # finding, not shrinking
+CRITICAL = frozenset({"no_lost_jobs", "retry_safe_idempotency"})
+
+
+def test_the_reference_queue_holds_under_the_gate_profile(qc_services):
+    result = run_by_severity(MachineSetup(qc_services, "reference"), GATE)
+    assert result.holds, result.report
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_the_gate_profile_kills_each_single_defect_variant(qc_services, variant):
+    result = run_machine(MachineSetup(qc_services, f"variant:{variant}"), GATE_SEARCH)
+    assert not result.holds, f"variant {variant} ({VARIANTS[variant].defect}) survived"
+
+
+def test_phase1_shrinks_to_a_faulted_enqueue_then_a_retry_that_loses_the_job(qc_services):
+    result = run_machine(MachineSetup(qc_services, "phase1", judged=CRITICAL), GATE)
+    assert result.invariants_violated == ["no_lost_jobs"]
+    program = result.report
+    assert "NoLostJobsViolated" in program
+    assert "state.enqueue(faults=(Fault.parse(" in program  # the fault, on the enqueue
+    assert "healed=True) -> ok" in program  # the retry after healing "succeeds"...
+    assert "has no record" in program  # ...with the id of a job Redis does not hold
+
+
+def test_redis_py_default_retries_queue_a_job_twice_after_a_lost_reply(qc_services):
+    retries = dataclasses.replace(DRIVER_POLICY, retries=10, backoff_base=0.01)
+    setup = MachineSetup(qc_services, "pipeline-fix", policy=retries,
+                         fault_kinds=(FaultKind.REPLY_LOST,))
+    result = run_machine(setup, profile_settings("gate", max_examples=30))
+    assert "no_duplicates" in result.invariants_violated, result.report
+
+
+def test_with_retries_off_the_same_queue_and_faults_hold(qc_services):
+    setup = MachineSetup(qc_services, "pipeline-fix", policy=ClientPolicy(socket_timeout=0.25),
+                         fault_kinds=(FaultKind.REPLY_LOST,))
+    result = run_machine(setup, profile_settings("gate", max_examples=30))
+    assert result.holds, result.report
+
+
+def test_toxiproxy_dying_mid_run_is_an_infrastructure_error_not_a_violation(monkeypatch):
+    enqueue = Driver.enqueue
+    calls = 0
+
+    def enqueue_then_kill_toxiproxy(self, *args, **kwargs):
+        nonlocal calls
+        calls += 1
+        if calls == 5:
+            toxiproxy = next(p for p in self.services.processes if p.name == "toxiproxy-server")
+            toxiproxy.kill()
+        return enqueue(self, *args, **kwargs)
+
+    monkeypatch.setattr(Driver, "enqueue", enqueue_then_kill_toxiproxy)
+    with local_services(ServicesConfig()) as services, pytest.raises(InfrastructureError):
+        run_machine(MachineSetup(services, "reference"), GATE)
