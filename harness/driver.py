@@ -114,7 +114,7 @@ class Driver:
                 outcome, crashed = classify(exc)
                 error = f"{type(exc).__name__}: {exc}"
         self.last_round_trips = list(run.trips)
-        op.fault = describe_faults(faults, run.fired)
+        op.fault = describe_faults(faults, run.fired, run.trips)
         self.history.complete(op, outcome, value, error, crashed)
         self._observe(op)
         if crashed:
@@ -225,12 +225,23 @@ class Driver:
             self.enqueue(Request(workspace_id, rid, dict(payload)), (), healed=True)
 
 
-def describe_faults(planned: Sequence[Fault], fired: Sequence[Fault]) -> str | None:
-    """"reply_lost@3" or, for faults the operation never reached, says so."""
+def describe_faults(planned: Sequence[Fault], fired: Sequence[Fault],
+                    trips: Sequence[RoundTrip] = ()) -> str | None:
+    """"reply_lost@3 on RPUSH ai:queue:pending", and which planned faults were not reached."""
     if not planned:
         return None
+    sent = {trip.number: trip for trip in trips}
+
+    def on(fault: Fault) -> str:
+        trip = sent.get(fault.round_trip)
+        if trip is None or not trip.commands:
+            return str(fault)
+        what = " ".join(c for c in trip.commands if c not in ("MULTI", "EXEC"))
+        key = f" {trip.keys[0]}" if len(trip.keys) == 1 else ""
+        return f"{fault} on {what}{key}"
+
     missed = [f for f in planned if f not in fired]
-    text = ", ".join(str(f) for f in fired) or "none fired"
+    text = ", ".join(on(f) for f in fired) or "none fired"
     if missed:
         text += f" (not reached: {', '.join(str(f) for f in missed)})"
     return text
