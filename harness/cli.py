@@ -17,7 +17,7 @@ from harness.config import BACKENDS, ServicesConfig
 from harness.errors import ExitCode, QueueChaosError
 
 # Each module in harness.commands offers add_parser(subparsers) and run(args) -> ExitCode.
-COMMAND_MODULES = ("list", "reproduce", "gate", "nightly", "report")
+COMMAND_MODULES = ("list", "reproduce", "gate", "machine", "nightly", "report")
 
 
 def add_services_flags(parser: argparse.ArgumentParser) -> None:

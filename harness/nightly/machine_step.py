@@ -1,14 +1,14 @@
 """The stateful machine's part of a nightly run: the `nightly` profile, for a time share.
 
-Hypothesis has no wall-clock budget, so the machine runs in batches of examples, each
-batch seeded from the run's seed (same seed, same batches), until its share of the budget
-is spent or a batch finds a counterexample. Its example database lives in the run's output
-directory, so a failure found at night replays the next morning from that directory.
+Hypothesis has no wall-clock budget, so the machine runs in batches of examples until its
+share of the budget is spent or a batch finds a counterexample. Batches are random, not
+seeded: Hypothesis saves no failure to its database under a fixed seed, and the database is
+what makes a night's failure replay. It lives in the run's output directory:
+`queue-chaos machine --target T --profile repro --database DIR/hypothesis-db`.
 """
 
 from __future__ import annotations
 
-import random
 import time
 from pathlib import Path
 from typing import Any
@@ -23,19 +23,17 @@ MAX_DETAIL = 20_000  # characters of Hypothesis's report kept in the journal
 
 
 def run_stateful_machine(target: str, services: Services, database_dir: Path,
-                         seconds: float, seed: int) -> dict[str, Any]:
+                         seconds: float) -> dict[str, Any]:
     """The machine's result as journal fields; InfrastructureError propagates (no verdict)."""
     database_dir.mkdir(parents=True, exist_ok=True)
     settings = profile_settings(PROFILE, database_dir=database_dir,
                                 max_examples=BATCH_EXAMPLES)
-    seeds = random.Random(seed)
     started = time.monotonic()
     batches = 0
     result = MachineResult(target, PROFILE)
     while batches == 0 or (time.monotonic() - started < seconds and result.holds):
         batches += 1
-        result = run_by_severity(MachineSetup(services, target), settings,
-                                 seed=seeds.randrange(2**32))
+        result = run_by_severity(MachineSetup(services, target), settings)
     report = result.report
     if len(report) > MAX_DETAIL:
         report = report[:MAX_DETAIL] + "\n[... cut; rerun to see the rest]"
@@ -48,4 +46,6 @@ def run_stateful_machine(target: str, services: Services, database_dir: Path,
         "seconds": round(time.monotonic() - started, 3),
         "batches": batches,
         "database": database_dir.name,
+        "replay": f"queue-chaos machine --target {target} --profile repro "
+                  f"--database {database_dir}",
     }

@@ -321,7 +321,7 @@ class NightlyRun:
             with self._phase("machine"):
                 result.machine = run_stateful_machine(
                     self.options.target, self.services, self.out / HYPOTHESIS_DB,
-                    seconds=self.options.machine_seconds, seed=self.options.seed)
+                    seconds=self.options.machine_seconds)
             self._machine_violations(result.machine)
 
     def _judge(self) -> None:
