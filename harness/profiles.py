@@ -1,8 +1,8 @@
 """Hypothesis settings profiles for the three ways queue-chaos runs the state machine.
 
   gate     every PR: derandomized (same code, same examples, same verdict), bounded, no database.
-  nightly  explores: random, many more and longer examples, failures kept in a database
-           directory so a failure found at night replays the next morning.
+  nightly  explores: random, many more and longer examples, no shrinking (it would not fit
+           a budget); failures kept in a database directory, to replay the next morning.
   repro    replays what a database holds (or a @reproduce_failure blob) and shrinks it.
 
 Hypothesis loads its own `ci` profile when CI is set; the gate does not depend on it, it
@@ -38,8 +38,11 @@ def profile_settings(
                                                         Phase.shrink], **_COMMON)
     elif name == "nightly":
         database = DirectoryBasedExampleDatabase(str(database_dir)) if database_dir else None
+        # No shrinking at night: the budget is honoured, the failure is saved to the
+        # database, and `repro` shrinks it in the morning.
         base = settings(derandomize=False, database=database, max_examples=400,
-                        stateful_step_count=40, **_COMMON)
+                        stateful_step_count=40,
+                        phases=[Phase.explicit, Phase.reuse, Phase.generate], **_COMMON)
     elif name == "repro":
         database = DirectoryBasedExampleDatabase(str(database_dir)) if database_dir else None
         base = settings(derandomize=False, database=database, max_examples=1,

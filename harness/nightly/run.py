@@ -344,8 +344,9 @@ class NightlyRun:
     def _machine_violations(self, machine: dict[str, Any]) -> None:
         for name in machine.get("invariants_violated", []):
             self.result.violations.append(Violation(
-                name, "the stateful machine found a counterexample (its minimal program is "
-                      "under 'Stateful machine'; it replays from the hypothesis-db directory)",
+                name, "the stateful machine found a counterexample (its program is under "
+                      "'Stateful machine'; replay and shrink it: "
+                      f"{machine.get('replay', 'queue-chaos machine --profile repro')})",
                 {"source": "stateful machine"},
             ))
 
