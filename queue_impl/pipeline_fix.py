@@ -22,12 +22,18 @@ from typing import Any
 import redis
 from prometheus_client import CollectorRegistry
 
-from harness.target import JobNotFound
+from harness.target import Job, JobNotFound
 from queue_impl.records import existing_records, write_records
 from queue_impl.reference import ReferenceQueue
 
 
-class PipelineFixQueue(ReferenceQueue):
+class IdempotencyCheckedFirst(ReferenceQueue):
+    """Enqueue in the review's fix's shape: GET the idempotency key, then write the job.
+
+    `_write_new_job` says how the job, its push and its idempotency key are written; the
+    single-defect variants HIGH-1 and HIGH-3 write them in their own (defective) ways.
+    """
+
     def enqueue(
         self, workspace_id: str, payload: Mapping[str, Any], client_request_id: str
     ) -> str:
@@ -37,12 +43,20 @@ class PipelineFixQueue(ReferenceQueue):
             existing = self.client.get(idem_key)
             if existing is not None:
                 return existing
-            pipe = self.client.pipeline(transaction=True)
-            write_records(pipe, self.key_schema, job)
-            pipe.rpush(self.key_schema.queue_key, job.job_id)
-            pipe.set(idem_key, job.job_id)
-            pipe.execute()
+            self._write_new_job(job, idem_key)
             return job.job_id
+
+    def _write_new_job(self, job: Job, idem_key: str) -> None:
+        raise NotImplementedError
+
+
+class PipelineFixQueue(IdempotencyCheckedFirst):
+    def _write_new_job(self, job: Job, idem_key: str) -> None:
+        pipe = self.client.pipeline(transaction=True)
+        write_records(pipe, self.key_schema, job)
+        pipe.rpush(self.key_schema.queue_key, job.job_id)
+        pipe.set(idem_key, job.job_id)
+        pipe.execute()
 
     def update_status(self, workspace_id: str, job_id: str, status: str) -> None:
         workspace_id, job_id, status = self._valid_status_change(workspace_id, job_id, status)

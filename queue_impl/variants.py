@@ -38,6 +38,7 @@ from queue_impl.phase1 import (
     set_status_separately,
     write_job_separately,
 )
+from queue_impl.pipeline_fix import IdempotencyCheckedFirst
 from queue_impl.records import existing_records, write_records
 from queue_impl.reference import ReferenceQueue, lua_prelude
 
@@ -61,21 +62,12 @@ class SetnxBeforeWrites(ReferenceQueue):
             return job.job_id
 
 
-class SeparateWrites(ReferenceQueue):
+class SeparateWrites(IdempotencyCheckedFirst):
     """HIGH-1: both records and the push are separate round trips; the request id comes last."""
 
-    def enqueue(
-        self, workspace_id: str, payload: Mapping[str, Any], client_request_id: str
-    ) -> str:
-        job = self._valid_new_job(workspace_id, payload, client_request_id)
-        idem_key = self.key_schema.idempotency_key(job.workspace_id, client_request_id)
-        with self._counted("enqueue"):
-            existing = self.client.get(idem_key)
-            if existing is not None:
-                return existing
-            write_job_separately(self.client, self.key_schema, job)
-            self.client.set(idem_key, job.job_id)
-            return job.job_id
+    def _write_new_job(self, job: Job, idem_key: str) -> None:
+        write_job_separately(self.client, self.key_schema, job)
+        self.client.set(idem_key, job.job_id)
 
 
 class UpdateStatusSeparate(ReferenceQueue):
@@ -90,28 +82,19 @@ class UpdateStatusSeparate(ReferenceQueue):
             set_status_separately(self.client, keys, status)
 
 
-class RpushAfterRecords(ReferenceQueue):
+class RpushAfterRecords(IdempotencyCheckedFirst):
     """HIGH-3: the records are one transaction but the push is not; the cleanup can fail."""
 
-    def enqueue(
-        self, workspace_id: str, payload: Mapping[str, Any], client_request_id: str
-    ) -> str:
-        job = self._valid_new_job(workspace_id, payload, client_request_id)
-        idem_key = self.key_schema.idempotency_key(job.workspace_id, client_request_id)
-        with self._counted("enqueue"):
-            existing = self.client.get(idem_key)
-            if existing is not None:
-                return existing
-            try:
-                pipe = self.client.pipeline(transaction=True)
-                write_records(pipe, self.key_schema, job)
-                pipe.execute()
-                self.client.rpush(self.key_schema.queue_key, job.job_id)
-            except redis.RedisError:
-                delete_records_separately(self.client, self.key_schema, job)
-                raise
-            self.client.set(idem_key, job.job_id)
-            return job.job_id
+    def _write_new_job(self, job: Job, idem_key: str) -> None:
+        try:
+            pipe = self.client.pipeline(transaction=True)
+            write_records(pipe, self.key_schema, job)
+            pipe.execute()
+            self.client.rpush(self.key_schema.queue_key, job.job_id)
+        except redis.RedisError:
+            delete_records_separately(self.client, self.key_schema, job)
+            raise
+        self.client.set(idem_key, job.job_id)
 
 
 class SilentFallback(ReferenceQueue):

@@ -47,7 +47,40 @@ class WorkloadShape:
     listed_jobs: int = 50  # per producer, enqueued into LISTED_WORKSPACE (then no more)
 
 
-class Producer(threading.Thread):
+class Client(threading.Thread):
+    """A producer or a worker: its own target and random stream, stepping until told to stop.
+
+    An exception out of a step is a harness bug: the thread keeps it and stops the run.
+    """
+
+    role = "client"
+
+    def __init__(self, index: int, target: QueueTarget, *, recorder: Recorder, seed: int,
+                 stop: threading.Event, shape: WorkloadShape) -> None:
+        super().__init__(name=f"{self.role}-{index}", daemon=True)
+        self.index = index
+        self.target = target
+        self.recorder = recorder
+        self.rng = random.Random(f"{seed}/{self.role}/{index}")
+        self.stop = stop
+        self.shape = shape
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            while not self.stop.is_set():
+                self.step()
+        except Exception as exc:  # noqa: BLE001 - a harness bug: the run stops and says so
+            self.error = exc
+            self.stop.set()
+
+    def step(self) -> None:
+        raise NotImplementedError
+
+
+class Producer(Client):
+    role = "producer"
+
     def __init__(
         self,
         index: int,
@@ -59,27 +92,12 @@ class Producer(threading.Thread):
         shape: WorkloadShape,
         workspaces: tuple[str, ...] = WORKSPACES,
     ) -> None:
-        super().__init__(name=f"producer-{index}", daemon=True)
-        self.index = index
-        self.target = target
-        self.recorder = recorder
-        self.rng = random.Random(f"{seed}/producer/{index}")
-        self.stop = stop
-        self.shape = shape
+        super().__init__(index, target, recorder=recorder, seed=seed, stop=stop, shape=shape)
         self.workspaces = workspaces
         self.known: deque[tuple[str, str]] = deque(maxlen=shape.remembered_jobs)
         self.requests = 0
         self.listed = 0  # jobs this producer enqueued into LISTED_WORKSPACE
         self.next_list = 0.0  # time.monotonic() from which it may list again
-        self.error: BaseException | None = None
-
-    def run(self) -> None:
-        try:
-            while not self.stop.is_set():
-                self.step()
-        except Exception as exc:  # noqa: BLE001 - a harness bug: the run stops and says so
-            self.error = exc
-            self.stop.set()
 
     def step(self) -> None:
         draw = self.rng.random()
@@ -141,33 +159,13 @@ class Producer(threading.Thread):
         )
 
 
-class Worker(threading.Thread):
-    def __init__(
-        self,
-        index: int,
-        target: QueueTarget,
-        *,
-        recorder: Recorder,
-        seed: int,
-        stop: threading.Event,
-        shape: WorkloadShape,
-    ) -> None:
-        super().__init__(name=f"worker-{index}", daemon=True)
-        self.target = target
-        self.recorder = recorder
-        self.rng = random.Random(f"{seed}/worker/{index}")
-        self.stop = stop
-        self.shape = shape
-        self.deaths = 0
-        self.error: BaseException | None = None
+class Worker(Client):
+    role = "worker"
 
-    def run(self) -> None:
-        try:
-            while not self.stop.is_set():
-                self.step()
-        except Exception as exc:  # noqa: BLE001 - a harness bug: the run stops and says so
-            self.error = exc
-            self.stop.set()
+    def __init__(self, index: int, target: QueueTarget, *, recorder: Recorder, seed: int,
+                 stop: threading.Event, shape: WorkloadShape) -> None:
+        super().__init__(index, target, recorder=recorder, seed=seed, stop=stop, shape=shape)
+        self.deaths = 0
 
     def step(self) -> None:
         if self.rng.random() < self.shape.requeue_probability:
