@@ -63,6 +63,20 @@ def _mark_budget(axes: Axes, budget_end: float | None) -> None:
                       va="top", fontsize=8, color="#333333")
 
 
+def _over_time(axes: Any, windows: Sequence[Mapping[str, Any]], budget_end: float | None,
+               seconds: int, *, ylabel: str, title: str) -> None:
+    """What every picture over time has: fault windows shaded, the drain marked, a legend."""
+    patches = _shade(axes, windows)
+    _mark_budget(axes, budget_end)
+    axes.set_xlim(0, seconds)
+    axes.set_xlabel("seconds since the run began")
+    axes.set_ylabel(ylabel)
+    axes.set_title(title)
+    handles, labels = axes.get_legend_handles_labels()
+    axes.legend(handles + patches, labels + [p.get_label() for p in patches],
+                loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
+
+
 def _dense(rows: Sequence[Mapping[str, Any]], field: str, span: int) -> list[float]:
     """One value per second from 0 to span; seconds without a row count as 0."""
     values = [0.0] * span
@@ -84,15 +98,8 @@ def throughput_png(
     stacks = [_dense(rows, outcome, seconds) for outcome in OUTCOME_COLOURS]
     axes.stackplot(x, *stacks, labels=[f"{o}" for o in OUTCOME_COLOURS],
                    colors=list(OUTCOME_COLOURS.values()), step="post", alpha=0.9)
-    patches = _shade(axes, windows)
-    _mark_budget(axes, budget_end)
-    axes.set_xlim(0, seconds)
-    axes.set_xlabel("seconds since the run began")
-    axes.set_ylabel("operations / s")
-    axes.set_title("Throughput by outcome (shaded: fault windows)")
-    handles, labels = axes.get_legend_handles_labels()
-    axes.legend(handles + patches, labels + [p.get_label() for p in patches],
-                loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
+    _over_time(axes, windows, budget_end, seconds, ylabel="operations / s",
+               title="Throughput by outcome (shaded: fault windows)")
     axes.grid(alpha=0.3)
     return _png(figure)
 
@@ -112,16 +119,9 @@ def latency_png(
         if points:
             xs, ys = zip(*points, strict=True)
             axes.plot(xs, [max(y, 0.01) for y in ys], label=label, color=colour, linewidth=1.2)
-    patches = _shade(axes, windows)
-    _mark_budget(axes, budget_end)
     axes.set_yscale("log")
-    axes.set_xlim(0, seconds)
-    axes.set_xlabel("seconds since the run began")
-    axes.set_ylabel("latency (ms, log scale)")
-    axes.set_title("Operation latency per second (shaded: fault windows)")
-    handles, labels = axes.get_legend_handles_labels()
-    axes.legend(handles + patches, labels + [p.get_label() for p in patches],
-                loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
+    _over_time(axes, windows, budget_end, seconds, ylabel="latency (ms, log scale)",
+               title="Operation latency per second (shaded: fault windows)")
     axes.grid(alpha=0.3, which="both")
     return _png(figure)
 
