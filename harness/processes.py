@@ -126,11 +126,6 @@ def live_processes() -> list[ManagedProcess]:
         return list(_live)
 
 
-def stop_all() -> None:
-    for process in live_processes():
-        process.stop()
-
-
 @contextlib.contextmanager
 def terminate_on_signals() -> Iterator[None]:
     """Turn SIGTERM and SIGHUP into SystemExit so every `with` block unwinds and stops its servers.

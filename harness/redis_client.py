@@ -8,7 +8,7 @@ The harness never inherits that silently: retries are off unless a run asks for 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import redis
@@ -27,7 +27,11 @@ class ClientPolicy:
     @classmethod
     def redis_py_default(cls) -> ClientPolicy:
         """What `redis.Redis()` does by default in redis-py 8: 10 retries, jittered backoff."""
-        return cls(retries=10, backoff_base=0.01)
+        return cls().with_redis_py_retries()
+
+    def with_redis_py_retries(self) -> ClientPolicy:
+        """This policy's timeouts, with redis-py 8's default retries (10, jittered backoff)."""
+        return replace(self, retries=10, backoff_base=0.01)
 
     def retry(self) -> Retry:
         if self.retries and self.backoff_base:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from harness.driver import DRIVER_POLICY
 from harness.faults import FaultKind
 from harness.invariants import Severity
-from harness.redis_client import ClientPolicy
 from harness.scenario import (
     Dequeue,
     Enqueue,
@@ -20,12 +19,7 @@ from harness.scenario import (
 )
 from harness.target import KeyKind
 
-REDIS_PY_DEFAULT_RETRIES = ClientPolicy(
-    retries=ClientPolicy.redis_py_default().retries,
-    backoff_base=ClientPolicy.redis_py_default().backoff_base,
-    socket_timeout=DRIVER_POLICY.socket_timeout,
-    connect_timeout=DRIVER_POLICY.connect_timeout,
-)
+REDIS_PY_DEFAULT_RETRIES = DRIVER_POLICY.with_redis_py_retries()
 
 SCENARIOS = (
     Scenario(

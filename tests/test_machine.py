@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 from hypothesis import Phase, settings
 
@@ -44,7 +42,7 @@ def test_phase1_shrinks_to_a_faulted_enqueue_then_a_retry_that_loses_the_job(qc_
 
 
 def test_redis_py_default_retries_queue_a_job_twice_after_a_lost_reply(qc_services):
-    retries = dataclasses.replace(DRIVER_POLICY, retries=10, backoff_base=0.01)
+    retries = DRIVER_POLICY.with_redis_py_retries()
     setup = MachineSetup(qc_services, "pipeline-fix", policy=retries,
                          fault_kinds=(FaultKind.REPLY_LOST,))
     result = run_machine(setup, profile_settings("gate", max_examples=30))
