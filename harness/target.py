@@ -121,6 +121,9 @@ class KeySchema:
     workspace_pattern: str = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}"
     request_id_pattern: str = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}"
     job_id_pattern: str = r"[0-9a-f]{32}"
+    # Seconds an idempotency key may live (None: forever, the default). A queue that
+    # expires them declares it here; the harness then accepts a TTL up to this long.
+    idempotency_retention: float | None = None
 
     # --- building keys --------------------------------------------------------------------
     def old_job_key(self, job_id: str) -> str:
@@ -215,7 +218,37 @@ class MetricNames:
 
 @runtime_checkable
 class QueueTarget(Protocol):
-    """The operations a queue under test offers. All ids are strings."""
+    """The operations a queue under test offers. All ids are strings.
+
+    This docstring and the methods' are the contract, word for word; `harness.spec` is the
+    same contract as code, and the harness judges every step against it.
+
+    Words used below:
+      readable in W   the job has a new record {new_job_prefix}W:{id}, or an old record
+                      {old_job_prefix}{id} whose workspace_id is W.
+      its records     the job's old record and its new record in the job's own workspace
+                      (whichever of the two exist: another writer may have left one only).
+      pending         the list `queue_key`; its head (left) is the oldest job, new and
+                      requeued jobs go to its tail (right).
+      processing      the list `processing_key`: leased jobs (its order promises nothing).
+      leases          the sorted set `lease_key`: leased job id -> deadline (epoch seconds).
+      idempotency     {idempotency_prefix}W:{request id} -> the job id that request got.
+
+    What no operation does: delete a job record, create the record of a schema a job
+    lacks (a job another writer left in one schema stays in one schema), change a record
+    field other than `status`, or give any key of the schema a TTL (keys live until a
+    person deletes them; a KeySchema may declare `idempotency_retention`, and then only
+    idempotency keys expire, no sooner than that).
+
+    Inputs the contract admits, judged by the target's KeySchema; anything else raises
+    ValueError and writes nothing:
+      workspace_id, client_request_id, job_id   strings matching the schema's patterns;
+      payload          a dict that JSON gives back unchanged (str keys, lists, no NaN), at
+                       most MAX_PAYLOAD_BYTES as JSON text;
+      status           one of JobStatus's values;
+      lease_seconds    a finite int or float > 0 (not a bool);
+      now              None, or a finite int or float (not a bool).
+    """
 
     key_schema: KeySchema
 
@@ -224,37 +257,71 @@ class QueueTarget(Protocol):
     ) -> str:
         """Store the job in both schemas and push it; return its job id.
 
-        Retrying with the same (workspace_id, client_request_id) after any failure returns
-        the same job id and creates nothing twice.
+        If (workspace_id, client_request_id) has an idempotency entry, return the job id it
+        names and change nothing (the payload given is ignored: the first one stays).
+        Otherwise, all or nothing: a new job id (matching `job_id_pattern`, used by no other
+        job), an old and a new record with status queued and this payload, the id at the
+        tail of pending, and the idempotency entry naming it. So retrying with the same
+        (workspace_id, client_request_id) after any failure returns the same job id and
+        creates nothing twice.
         """
         ...
 
     def get_job(self, workspace_id: str, job_id: str) -> Job | None:
-        """The job, from the new schema, else the old; None when it is not in this workspace."""
+        """The job, from the new schema, else the old; None when it is not readable in this
+        workspace. Changes nothing."""
         ...
 
     def update_status(self, workspace_id: str, job_id: str, status: str) -> None:
-        """Set the status in both schemas. JobNotFound if the job is not in this workspace."""
+        """Set the status in both schemas. JobNotFound if the job is not in this workspace.
+
+        Every record of the job readable in `workspace_id` gets `status`; nothing else
+        changes: no list or lease moves, and any status may follow any other, a finished
+        job's included (a caller who sets queued on a finished job does not requeue it).
+        """
         ...
 
     def list_jobs(self, workspace_id: str) -> list[Job]:
-        """Every job of the workspace, whichever schema holds it."""
+        """Every job of the workspace, whichever schema holds it.
+
+        Each job readable in `workspace_id` once, as get_job(workspace_id, id) returns it,
+        in any order. Changes nothing.
+        """
         ...
 
     def dequeue(self, lease_seconds: float) -> Job | None:
-        """Lease the oldest pending job (moved to processing, status running), or None."""
+        """Lease the oldest pending job (moved to processing, status running), or None.
+
+        None exactly when pending is empty. Otherwise the head of pending moves to
+        processing, gets a lease whose deadline is the wall clock during the call plus
+        `lease_seconds`, its records get status running, and the job is returned as
+        get_job in its own workspace would now return it.
+        """
         ...
 
     def complete(self, workspace_id: str, job_id: str) -> None:
-        """Finish a leased job: out of processing, status completed."""
+        """Finish a leased job: out of processing, status completed.
+
+        JobNotFound if the job is not readable in `workspace_id`. Otherwise its records
+        readable there get status completed, its processing entry and its lease go (if it
+        has them), and pending is left as it is. A job that is not leased is finished all
+        the same: a worker whose lease ended and was requeued still reports its work; a
+        pending entry stays, so the job may run again (delivery is at least once).
+        """
         ...
 
     def fail(self, workspace_id: str, job_id: str) -> None:
-        """Give up on a leased job: out of processing, status failed."""
+        """Give up on a leased job: out of processing, status failed (as complete does)."""
         ...
 
     def requeue_expired(self, now: float | None = None) -> list[str]:
-        """Put jobs whose lease ended before `now` (epoch seconds) back on the queue."""
+        """Put jobs whose lease ended before `now` (epoch seconds) back on the queue.
+
+        `now` defaults to the wall clock. Every lease with deadline <= now goes; each such
+        job in processing leaves it, goes to the tail of pending (earliest deadline first,
+        ties by job id) and its records get status queued. Returns the ids put back, in
+        any order. Leases with a later deadline are not touched.
+        """
         ...
 
 

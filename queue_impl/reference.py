@@ -293,6 +293,7 @@ class ReferenceQueue:
                 raise JobNotFound(f"job {job_id} is not in workspace {workspace_id}")
 
     def requeue_expired(self, now: float | None = None) -> list[str]:
+        now = validation.validate_now(now)
         schema = self.key_schema
         keys = [schema.queue_key, schema.processing_key, schema.lease_key]
         with self._counted("requeue"):

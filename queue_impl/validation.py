@@ -8,6 +8,7 @@ call a key malformed).
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -88,7 +89,19 @@ def validate_payload(value: Any) -> Mapping[str, Any]:
     return value
 
 
+def _finite_number(value: Any) -> bool:
+    return (not isinstance(value, bool) and isinstance(value, int | float)
+            and math.isfinite(value))
+
+
 def validate_lease_seconds(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-        raise ValueError(f"lease_seconds {value!r} is invalid: a positive number of seconds")
+    if not _finite_number(value) or not value > 0:
+        raise ValueError(f"lease_seconds {value!r} is invalid: a finite number of seconds > 0")
     return float(value)
+
+
+def validate_now(value: Any) -> float | None:
+    """requeue_expired's `now`: None (the wall clock) or a finite number of epoch seconds."""
+    if value is not None and not _finite_number(value):
+        raise ValueError(f"now {value!r} is invalid: None or a finite number of epoch seconds")
+    return None if value is None else float(value)

@@ -114,12 +114,22 @@ def test_update_status_refuses_an_unknown_status(queue, qc_redis, status):
     assert qc_redis.hget(DEFAULT_SCHEMA.old_job_key(job_id), "status") == "queued"
 
 
-@pytest.mark.parametrize("lease_seconds", [0, -1, None, "30", float("nan")])
+@pytest.mark.parametrize("lease_seconds",
+                         [0, -1, None, "30", True, float("nan"), float("inf")])
 def test_dequeue_refuses_a_bad_lease(queue, qc_redis, lease_seconds):
     job_id = queue.enqueue("ws1", PAYLOAD, "req-1")
     with pytest.raises(ValueError, match=r"^lease_seconds"):
         queue.dequeue(lease_seconds)
     assert qc_redis.lrange(DEFAULT_SCHEMA.queue_key, 0, -1) == [job_id]
+
+
+@pytest.mark.parametrize("now", ["0", True, float("nan"), float("inf"), [1.0]])
+def test_requeue_expired_refuses_a_bad_now(queue, qc_redis, now):
+    job_id = queue.enqueue("ws1", PAYLOAD, "req-1")
+    queue.dequeue(30)
+    with pytest.raises(ValueError, match=r"^now"):
+        queue.requeue_expired(now)
+    assert qc_redis.lrange(DEFAULT_SCHEMA.processing_key, 0, -1) == [job_id]
 
 
 def test_phase1_accepts_an_empty_workspace_and_writes_a_malformed_key(qc_client, qc_registry,
