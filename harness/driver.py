@@ -19,15 +19,15 @@ from prometheus_client import CollectorRegistry
 from harness.checker import Checker
 from harness.errors import InfrastructureError
 from harness.faults import Fault
-from harness.history import History, Operation, OpKind, Outcome, classify
+from harness.history import History, Operation, OpKind, Outcome, classify, refusal_of
 from harness.injector import FaultInjector, RoundTrip, injected_client
 from harness.invariants import Violation
 from harness.redis_client import ClientPolicy
 from harness.services import Services
 from harness.snapshot import Snapshot, take_snapshot
-from harness.target import Job, JobStatus, QueueTarget, build_target, encode_job
+from harness.spec import SpecJudge
+from harness.target import FAR_FUTURE, Job, JobStatus, QueueTarget, build_target, encode_job
 
-FAR_FUTURE = 4102444800.0  # 2100-01-01: every lease has expired, as if every worker died
 LEASE_SECONDS = 30.0
 DRIVER_POLICY = ClientPolicy(socket_timeout=0.25, connect_timeout=0.5)
 
@@ -85,6 +85,7 @@ class Driver:
         self.found: list[Violation] = []
         self.snapshot: Snapshot = self.take_snapshot()
         self.checker.check_state(self.snapshot)  # the state before the first operation
+        self.spec = SpecJudge(self.schema, self.history, self.snapshot)
         self.last_round_trips: list[RoundTrip] = []  # what the last operation sent
         self._seeds = 0
 
@@ -113,6 +114,7 @@ class Driver:
             except Exception as exc:  # noqa: BLE001 - every outcome is recorded
                 outcome, crashed = classify(exc)
                 error = f"{type(exc).__name__}: {exc}"
+                op.refusal = refusal_of(exc)
         self.last_round_trips = list(run.trips)
         op.fault = describe_faults(faults, run.fired, run.trips)
         self.history.complete(op, outcome, value, error, crashed)
@@ -125,6 +127,7 @@ class Driver:
     def _observe(self, op: Operation) -> None:
         self.snapshot = self.take_snapshot()
         self.found.extend(self.checker.observe(op, self.snapshot))
+        self.found.extend(self.spec.observe(op, self.snapshot))
 
     def judge(self) -> list[Violation]:
         """Every violation so far: the ones seen operation by operation, then the state's."""
@@ -157,37 +160,50 @@ class Driver:
 
     def update_status(self, request: Request, status: str,
                       faults: Sequence[Fault] = ()) -> Operation:
-        job_id = self.job_id(request)
+        """Set the status of the job this request made (in its own workspace)."""
+        return self.set_status(request.workspace_id, self.job_id(request), status, faults)
+
+    def set_status(self, workspace_id: Any, job_id: Any, status: Any,
+                   faults: Sequence[Fault] = ()) -> Operation:
         return self.run(
             OpKind.UPDATE_STATUS,
-            {"workspace_id": request.workspace_id, "job_id": job_id, "status": status},
-            lambda: self.target.update_status(request.workspace_id, job_id, status), faults)
+            {"workspace_id": workspace_id, "job_id": job_id, "status": status},
+            lambda: self.target.update_status(workspace_id, job_id, status), faults)
 
-    def get_job(self, workspace_id: str, job_id: str, faults: Sequence[Fault] = ()) -> Operation:
+    def get_job(self, workspace_id: Any, job_id: Any, faults: Sequence[Fault] = ()) -> Operation:
         return self.run(OpKind.GET_JOB, {"workspace_id": workspace_id, "job_id": job_id},
                         lambda: self.target.get_job(workspace_id, job_id), faults)
 
-    def list_jobs(self, workspace_id: str, faults: Sequence[Fault] = ()) -> Operation:
+    def list_jobs(self, workspace_id: Any, faults: Sequence[Fault] = ()) -> Operation:
         return self.run(OpKind.LIST_JOBS, {"workspace_id": workspace_id},
                         lambda: self.target.list_jobs(workspace_id), faults)
 
-    def dequeue(self, faults: Sequence[Fault] = ()) -> Lease | None:
-        op = self.run(OpKind.DEQUEUE, {"lease_seconds": LEASE_SECONDS},
-                      lambda: self.target.dequeue(LEASE_SECONDS), faults)
+    def dequeue(self, faults: Sequence[Fault] = (),
+                lease_seconds: Any = LEASE_SECONDS) -> Lease | None:
+        op = self.run(OpKind.DEQUEUE, {"lease_seconds": lease_seconds},
+                      lambda: self.target.dequeue(lease_seconds), faults)
         if op.outcome is Outcome.OK and isinstance(op.value, Job):
             return Lease(op.value.workspace_id, op.value.job_id)
         return None
 
     def finish(self, lease: Lease, succeeded: bool, faults: Sequence[Fault] = ()) -> Operation:
+        return self.finish_job(lease.workspace_id, lease.job_id, succeeded, faults)
+
+    def finish_job(self, workspace_id: Any, job_id: Any, succeeded: bool,
+                   faults: Sequence[Fault] = ()) -> Operation:
+        """complete (succeeded) or fail, of any job: leased or not, this workspace's or not."""
         kind, call = ((OpKind.COMPLETE, self.target.complete) if succeeded
                       else (OpKind.FAIL, self.target.fail))
-        return self.run(kind, {"workspace_id": lease.workspace_id, "job_id": lease.job_id},
-                        lambda: call(lease.workspace_id, lease.job_id), faults)
+        return self.run(kind, {"workspace_id": workspace_id, "job_id": job_id},
+                        lambda: call(workspace_id, job_id), faults)
+
+    def requeue_expired(self, now: Any, faults: Sequence[Fault] = ()) -> Operation:
+        return self.run(OpKind.REQUEUE_EXPIRED, {"now": now},
+                        lambda: self.target.requeue_expired(now), faults)
 
     def every_worker_dies(self) -> Operation:
         """Every lease expires at once: requeue_expired must put every leased job back."""
-        return self.run(OpKind.REQUEUE_EXPIRED, {"now": FAR_FUTURE},
-                        lambda: self.target.requeue_expired(FAR_FUTURE))
+        return self.requeue_expired(FAR_FUTURE)
 
     # --- what is not the target --------------------------------------------------------
     def seed(self, workspace_id: str, schema: str, payload: dict[str, Any]) -> Request:
@@ -204,7 +220,7 @@ class Driver:
                else self.schema.new_job_key(workspace_id, job.job_id))
         op = self.history.invoke("seeder", OpKind.SEED, {
             "workspace_id": workspace_id, "job_id": job.job_id, "schemas": schema,
-            "status": str(job.status)})
+            "status": str(job.status), "client_request_id": name, "payload": payload})
         pipe = self.direct.pipeline(transaction=True)
         pipe.hset(key, mapping=encode_job(job))
         pipe.rpush(self.schema.queue_key, job.job_id)

@@ -57,6 +57,7 @@ class Operation:
     error: str | None = None
     completed_at: float | None = None
     crashed: bool = False  # the target raised something outside the contract
+    refusal: str | None = None  # a "fail": which refusal of the contract (see refusal_of)
 
     def to_json(self) -> dict[str, Any]:
         # Built field by field: dataclasses.asdict deep-copies, the largest cost per op.
@@ -80,10 +81,28 @@ def to_jsonable(value: Any) -> Any:
     return value
 
 
+class Refusal(StrEnum):
+    """The definite failures of the contract: each means nothing was written."""
+
+    BAD_INPUT = "bad_input"  # ValueError
+    NOT_FOUND = "not_found"  # JobNotFound
+    DATA_ERROR = "data_error"  # redis.DataError: redis-py refused an argument
+
+
+def refusal_of(exc: BaseException) -> Refusal | None:
+    if isinstance(exc, JobNotFound):
+        return Refusal.NOT_FOUND
+    if isinstance(exc, redis.DataError):
+        return Refusal.DATA_ERROR
+    if isinstance(exc, ValueError):
+        return Refusal.BAD_INPUT
+    return None
+
+
 def classify(exc: BaseException) -> tuple[Outcome, bool]:
     """(outcome, crashed) for an exception a target raised."""
-    if isinstance(exc, ValueError | JobNotFound | redis.DataError):
-        return Outcome.FAIL, False  # DataError: redis-py refused the argument before sending
+    if refusal_of(exc) is not None:
+        return Outcome.FAIL, False
     if isinstance(exc, redis.RedisError):
         return Outcome.UNKNOWN, False
     return Outcome.UNKNOWN, True
@@ -99,6 +118,13 @@ class History:
     _next: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _t0: float = field(default_factory=time.monotonic)
+
+    def __post_init__(self) -> None:
+        self._wall_origin = time.time() - self.now()
+
+    def wall(self, t: float) -> float:
+        """Epoch seconds of a history time (what a target's own clock read then)."""
+        return self._wall_origin + t
 
     @classmethod
     def to_file(cls, path: Path, keep: bool = False) -> History:

@@ -10,6 +10,7 @@ of an UNSURE input.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any
@@ -53,7 +54,21 @@ def classify_input(op: Operation, schema: KeySchema) -> tuple[Validity, str]:
             return Validity.INVALID, f"status {status!r} is not a JobStatus"
     if op.kind == OpKind.ENQUEUE:
         return classify_payload(op.args.get("payload"))
+    if op.kind == OpKind.DEQUEUE:
+        lease = op.args.get("lease_seconds")
+        if not _finite_number(lease) or not lease > 0:
+            return Validity.INVALID, f"lease_seconds {lease!r} is not a finite number > 0"
+    if op.kind == OpKind.REQUEUE_EXPIRED:
+        now = op.args.get("now")
+        if now is not None and not _finite_number(now):
+            return Validity.INVALID, f"now {now!r} is neither None nor a finite number"
     return Validity.VALID, ""
+
+
+def _finite_number(value: Any) -> bool:
+    """An int or float that is not a bool, nan or infinite (lease lengths, clocks)."""
+    return (not isinstance(value, bool) and isinstance(value, int | float)
+            and math.isfinite(value))
 
 
 def classify_payload(payload: Any) -> tuple[Validity, str]:

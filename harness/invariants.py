@@ -45,12 +45,25 @@ INVARIANTS: dict[str, Invariant] = {
                   "a job id is at most once in the pending and processing lists together"),
         Invariant("tenant_isolation", Severity.HIGH,
                   "no workspace reads, lists or reuses another workspace's job"),
+        Invariant("acknowledged_effects", Severity.HIGH,
+                  "an operation that answered ok did exactly what the contract says: every "
+                  "record, list entry and status it promised is in Redis, and nothing else"),
+        Invariant("correct_answers", Severity.HIGH,
+                  "every answer is the contract's: get_job, list_jobs, dequeue and "
+                  "requeue_expired return what Redis holds, JobNotFound exactly when the job "
+                  "is not in that workspace"),
+        Invariant("lease_recovery", Severity.HIGH,
+                  "every leased job has a lease ending when the call asked, and "
+                  "requeue_expired brings it back once that has passed, not before"),
+        Invariant("queue_order", Severity.MEDIUM,
+                  "dequeue leases the oldest pending job; new and requeued jobs join the tail"),
         Invariant("list_jobs_complete", Severity.MEDIUM,
                   "list_jobs(ws) returns every job of ws that Redis holds in either schema"),
         Invariant("telemetry_agreement", Severity.LOW,
                   "the target's counters match what the history says happened"),
         Invariant("input_validation", Severity.MEDIUM,
-                  "bad input is refused with ValueError and nothing is written"),
+                  "bad input is refused with ValueError and nothing is written; good input "
+                  "is never refused"),
         Invariant("contract", Severity.HIGH,
                   "operations raise only ValueError, JobNotFound or a Redis error"),
         Invariant("code_quality", Severity.MEDIUM,

@@ -13,7 +13,7 @@ Prometheus registry and a fresh target.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -27,6 +27,7 @@ from hypothesis.stateful import (
     RuleBasedStateMachine,
     consumes,
     get_state_machine_test,
+    initialize,
     invariant,
     multiple,
     rule,
@@ -34,15 +35,28 @@ from hypothesis.stateful import (
 
 from harness.driver import DRIVER_POLICY, Driver, Lease, Request, explain
 from harness.errors import InfrastructureError, QueueChaosError
+from harness.fault_planning import RoundTripsSeen, fault_plans
 from harness.faults import Fault, FaultKind
+from harness.generation import (
+    WORKSPACES,
+    any_workspace_ids,
+    bad_job_ids,
+    bad_workspace_ids,
+    clocks,
+    job_ids,
+    lease_lengths,
+    payloads,
+    request_ids,
+    statuses,
+    weighted,
+    workspace_ids,
+)
+from harness.history import OpKind
+from harness.inputs import Validity, classify_payload
 from harness.invariants import INVARIANTS, STATIC_INVARIANTS, Severity
 from harness.redis_client import ClientPolicy
 from harness.services import Services
-from harness.target import JobStatus
-
-WORKSPACES = ("ws-a", "ws-b", "ws-c")
-BAD_WORKSPACES = ("", " ", "ws:a", "ws-a\n", "w" * 200, "wörkspace", None)
-FIRST_FAULT_MAX = 4  # Phase 1's enqueue writes on round trips 1-4 (SETNX, 2 HSETs, RPUSH)
+from harness.target import DEFAULT_SCHEMA
 
 
 class InvariantViolated(AssertionError):
@@ -80,27 +94,6 @@ class MachineSetup:
     harness_error: QueueChaosError | None = None  # set when a run meets one: no verdict
 
 
-def fault_plans(kinds: Sequence[FaultKind]) -> st.SearchStrategy[tuple[Fault, ...]]:
-    """No fault (what shrinking heads for), or a fault at one of the first round trips,
-    sometimes followed by a second one a round trip or two later (the cleanup path).
-
-    Two operations in three carry a fault. The first fault lands on round trips 1 to
-    FIRST_FAULT_MAX: where a queue's separate writes are; the second reaches the cleanup.
-    """
-    if not kinds:
-        return st.just(())
-    kind = st.sampled_from(list(kinds))
-    first = st.builds(Fault, kind=kind, round_trip=st.integers(1, FIRST_FAULT_MAX))
-
-    def maybe_then(fault: Fault) -> st.SearchStrategy[tuple[Fault, ...]]:
-        then = st.builds(Fault, kind=kind,
-                         round_trip=st.integers(fault.round_trip + 1, fault.round_trip + 2))
-        return st.one_of(st.just((fault,)), then.map(lambda second: (fault, second)))
-
-    some = first.flatmap(maybe_then)
-    return st.one_of(st.just(()), some, some)
-
-
 @contextlib.contextmanager
 def _aborting(setup: MachineSetup) -> Iterator[None]:
     """Harness errors end the run at once instead of being shrunk as if they were bugs."""
@@ -111,6 +104,23 @@ def _aborting(setup: MachineSetup) -> Iterator[None]:
     except QueueChaosError as exc:
         setup.harness_error = exc
         raise HarnessAbort(exc) from exc
+
+
+@dataclass(frozen=True)
+class NoSuchJob:
+    """A well-formed job id that no job has (what a caller holds after a failed enqueue)."""
+
+    job_id: str
+
+
+@dataclass(frozen=True)
+class BadJobId:
+    """A job id the contract calls bad."""
+
+    job_id: Any
+
+
+JobRef = Request | NoSuchJob | BadJobId
 
 
 class MachineBase(RuleBasedStateMachine):
@@ -127,15 +137,36 @@ class MachineBase(RuleBasedStateMachine):
             self.driver = Driver(self.setup.services, self.setup.target, self.setup.policy,
                                  process="machine")
         self._requests_made = 0
+        self.seen = RoundTripsSeen()  # what each operation kind sent in this example
+        self.fault_kinds: tuple[FaultKind, ...] = self.setup.fault_kinds
 
     def step(self, action: Callable[[Driver], Any]) -> Any:
         """Run one driver action; harness errors abort the run instead of being shrunk."""
+        before = len(self.driver.history)
         with _aborting(self.setup):
-            return action(self.driver)
+            result = action(self.driver)
+        if len(self.driver.history) > before:
+            last = self.driver.history.ops[-1] if self.driver.history.ops else None
+            if last is not None:
+                self.seen.record(str(last.kind), self.driver.last_round_trips)
+        return result
 
-    def new_request(self, workspace_id: Any, n: int) -> Request:
+    def faults(self, data: st.DataObject, operation: OpKind) -> tuple[Fault, ...]:
+        """This example's fault plan for one operation (none if it faults other kinds)."""
+        if not self.fault_kinds:
+            return ()
+        return data.draw(fault_plans(self.fault_kinds, self.seen, str(operation)),
+                         label="faults")
+
+    def new_request(self, workspace_id: Any, payload: Any, request_id: str | None) -> Request:
         self._requests_made += 1
-        return Request(workspace_id, f"req-{self._requests_made}", {"n": n})
+        return Request(workspace_id, request_id or f"req-{self._requests_made}", payload)
+
+    def job_of(self, job: JobRef, workspace_id: str | None) -> tuple[Any, Any]:
+        """(workspace, job id) an operation on `job` names: its own workspace unless told."""
+        if isinstance(job, Request):
+            return workspace_id or job.workspace_id, self.driver.job_id(job)
+        return workspace_id or WORKSPACES[0], job.job_id
 
     @invariant()
     def invariants_hold(self) -> None:
@@ -156,27 +187,42 @@ class MachineBase(RuleBasedStateMachine):
 
 def machine_class(setup: MachineSetup) -> type[MachineBase]:
     """The state machine for one setup: its fault plans use only the kinds the setup allows."""
-    plans = fault_plans(setup.fault_kinds)
-    workspaces = st.sampled_from(WORKSPACES)
-    # About one enqueue in four gets a workspace id the contract calls bad (shrinks to good).
-    any_workspace = st.sampled_from(WORKSPACES * 6 + BAD_WORKSPACES)
+    schema = DEFAULT_SCHEMA  # what arguments look like; a target's own patterns may differ
+    workspaces = workspace_ids(schema)
+    other_workspace = weighted((3, st.none()), (1, workspaces))  # None: the job's own
+    kinds = (st.sets(st.sampled_from(list(setup.fault_kinds)), min_size=1)
+             if setup.fault_kinds else st.just(frozenset()))
 
     class QueueMachine(MachineBase):
         requests = Bundle("requests")
         seeded = Bundle("seeded")  # jobs another writer wrote: read and updated, not enqueued
         leases = Bundle("leases")
         known_jobs = st.one_of(requests, seeded)
+        jobs = weighted((8, known_jobs), (1, st.builds(NoSuchJob, job_ids(schema))),
+                        (1, st.builds(BadJobId, bad_job_ids(schema))))
 
-        @rule(target=requests, workspace_id=any_workspace, n=st.integers(0, 9), faults=plans)
-        def enqueue(self, workspace_id: Any, n: int, faults: tuple[Fault, ...]) -> Request:
-            request = self.new_request(workspace_id, n)
+        @initialize(kinds=kinds)
+        def choose_faults(self, kinds: frozenset[FaultKind]) -> None:
+            """Swarm testing: this example injects only these kinds of fault."""
+            self.fault_kinds = tuple(k for k in self.setup.fault_kinds if k in kinds)
+
+        @rule(target=requests, workspace_id=any_workspace_ids(schema), payload=payloads(),
+              request_id=request_ids(schema), data=st.data())
+        def enqueue(self, workspace_id: Any, payload: Any, request_id: str | None,
+                    data: st.DataObject) -> Request:
+            request = self.new_request(workspace_id, payload, request_id)
+            faults = self.faults(data, OpKind.ENQUEUE)
             self.step(lambda d: d.enqueue(request, faults))
             return request
 
-        @rule(request=requests, faults=plans)
-        def retry_enqueue(self, request: Request, faults: tuple[Fault, ...]) -> None:
-            """The caller retries with the same request id, as a client does after an error."""
-            self.step(lambda d: d.enqueue(request, faults))
+        @rule(request=requests, payload=weighted((3, st.none()), (1, payloads())),
+              data=st.data())
+        def retry_enqueue(self, request: Request, payload: Any, data: st.DataObject) -> None:
+            """The caller retries with the same request id, as a client does after an error
+            (with another payload now and then: the first one stays)."""
+            again = request if payload is None else replace(request, payload=payload)
+            faults = self.faults(data, OpKind.ENQUEUE)
+            self.step(lambda d: d.enqueue(again, faults))
 
         @rule(target=requests, request=requests, other=workspaces)
         def enqueue_same_request_id_in_another_workspace(self, request: Request,
@@ -188,35 +234,60 @@ def machine_class(setup: MachineSetup) -> type[MachineBase]:
             self.step(lambda d: d.enqueue(twin))
             return twin
 
-        @rule(request=known_jobs, status=st.sampled_from(list(JobStatus)), faults=plans)
-        def update_status(self, request: Request, status: JobStatus,
-                          faults: tuple[Fault, ...]) -> None:
-            self.step(lambda d: d.update_status(request, str(status), faults))
+        @rule(job=jobs, workspace_id=other_workspace, status=statuses(), data=st.data())
+        def update_status(self, job: JobRef, workspace_id: str | None, status: Any,
+                          data: st.DataObject) -> None:
+            ws, job_id = self.job_of(job, workspace_id)
+            faults = self.faults(data, OpKind.UPDATE_STATUS)
+            self.step(lambda d: d.set_status(ws, job_id, status, faults))
 
-        @rule(request=known_jobs, other=st.one_of(st.none(), workspaces))
-        def get_job(self, request: Request, other: str | None) -> None:
-            """Read a job from its own workspace (None) or from `other`, maybe another one."""
-            self.step(lambda d: d.get_job(other or request.workspace_id, d.job_id(request)))
+        @rule(job=jobs, workspace_id=other_workspace, data=st.data())
+        def get_job(self, job: JobRef, workspace_id: str | None, data: st.DataObject) -> None:
+            """Read a job from its own workspace (None) or from another one."""
+            ws, job_id = self.job_of(job, workspace_id)
+            faults = self.faults(data, OpKind.GET_JOB)
+            self.step(lambda d: d.get_job(ws, job_id, faults))
 
-        @rule(workspace_id=workspaces)
-        def list_jobs(self, workspace_id: str) -> None:
-            self.step(lambda d: d.list_jobs(workspace_id))
+        @rule(workspace_id=weighted((9, workspaces), (1, bad_workspace_ids(schema))),
+              data=st.data())
+        def list_jobs(self, workspace_id: Any, data: st.DataObject) -> None:
+            faults = self.faults(data, OpKind.LIST_JOBS)
+            self.step(lambda d: d.list_jobs(workspace_id, faults))
 
-        @rule(target=seeded, workspace_id=workspaces, schema=st.sampled_from(["old", "new"]),
-              n=st.integers(0, 9))
-        def seed_job_from_another_writer(self, workspace_id: str, schema: str,
-                                         n: int) -> Request:
+        @rule(target=seeded, workspace_id=workspaces,
+              schema_name=st.sampled_from(["old", "new"]), payload=payloads().filter(
+                  lambda p: classify_payload(p)[0] is Validity.VALID))
+        def seed_job_from_another_writer(self, workspace_id: str, schema_name: str,
+                                         payload: dict[str, Any]) -> Request:
             """A job in one schema only: a legacy writer's (old) or a Phase-2 writer's (new)."""
-            return self.step(lambda d: d.seed(workspace_id, schema, {"n": n}))
+            return self.step(lambda d: d.seed(workspace_id, schema_name, payload))
 
-        @rule(target=leases, faults=plans)
-        def dequeue(self, faults: tuple[Fault, ...]) -> Any:
-            lease = self.step(lambda d: d.dequeue(faults))
+        @rule(target=leases, lease_seconds=lease_lengths(), data=st.data())
+        def dequeue(self, lease_seconds: Any, data: st.DataObject) -> Any:
+            faults = self.faults(data, OpKind.DEQUEUE)
+            lease = self.step(lambda d: d.dequeue(faults, lease_seconds))
             return lease if lease is not None else multiple()
 
-        @rule(lease=consumes(leases), succeeded=st.booleans(), faults=plans)
-        def finish(self, lease: Lease, succeeded: bool, faults: tuple[Fault, ...]) -> None:
-            self.step(lambda d: d.finish(lease, succeeded, faults))
+        @rule(job=weighted((3, consumes(leases)), (1, jobs)),
+              workspace_id=other_workspace, succeeded=st.booleans(), data=st.data())
+        def finish(self, job: Lease | JobRef, workspace_id: str | None, succeeded: bool,
+                   data: st.DataObject) -> None:
+            """complete (or fail) of a leased job, mostly by the worker holding the lease;
+            else of any job: one not leased, one that does not exist, another's."""
+            ws, job_id = ((workspace_id or job.workspace_id, job.job_id)
+                          if isinstance(job, Lease) else self.job_of(job, workspace_id))
+            faults = self.faults(data, OpKind.COMPLETE if succeeded else OpKind.FAIL)
+            self.step(lambda d: d.finish_job(ws, job_id, succeeded, faults))
+
+        @rule(now=st.one_of(clocks(), leases), offset=st.sampled_from([0.0, -0.5, 0.5]),
+              data=st.data())
+        def requeue_expired(self, now: Any, offset: float, data: st.DataObject) -> None:
+            """requeue_expired at any time, or at a lease's own deadline (which ends it), or
+            just before or after that."""
+            if isinstance(now, Lease):
+                now = self.driver.snapshot.leases.get(now.job_id, 0.0) + offset
+            faults = self.faults(data, OpKind.REQUEUE_EXPIRED)
+            self.step(lambda d: d.requeue_expired(now, faults))
 
         @rule(event=st.sampled_from(["heal_and_retry", "every_worker_dies"]))
         def world_event(self, event: str) -> None:

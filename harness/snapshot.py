@@ -43,6 +43,7 @@ class Snapshot:
     leases: dict[str, float] = field(default_factory=dict)
     idempotency: dict[tuple[str, str], str] = field(default_factory=dict)  # (ws, rid) -> job
     malformed: dict[str, str] = field(default_factory=dict)  # key -> why it is malformed
+    ttls: dict[str, float] = field(default_factory=dict)  # key -> seconds left, keys with a TTL
     schema: KeySchema = field(default=DEFAULT_SCHEMA, compare=False, repr=False)
 
     # --- per job ------------------------------------------------------------------------
@@ -154,12 +155,18 @@ def take_snapshot(
     pipe = client.pipeline(transaction=False)
     for key, kind in ours:
         _queue_read(pipe, key, kind)
-    values = pipe.execute(raise_on_error=False)
+    for key, _ in ours:
+        pipe.pttl(key)  # in the same round trip: a TTL is state too (a promise that expires)
+    replies = pipe.execute(raise_on_error=False)
+    values, pttls = replies[:len(ours)], replies[len(ours):]
 
     wrong_type = [key for (key, _), value in zip(ours, values, strict=True)
                   if isinstance(value, redis.ResponseError)]
     types = _types(client, wrong_type)
-    parts: dict[str, Any] = {"old_jobs": {}, "new_jobs": {}, "idempotency": {}, "malformed": {}}
+    ttls = {key: ms / 1000 for (key, _), ms in zip(ours, pttls, strict=True)
+            if isinstance(ms, int) and ms >= 0}
+    parts: dict[str, Any] = {"old_jobs": {}, "new_jobs": {}, "idempotency": {}, "malformed": {},
+                             "ttls": ttls}
     for (key, kind), value in zip(ours, values, strict=True):
         if isinstance(value, redis.ResponseError):
             parts["malformed"][key] = (

@@ -41,6 +41,7 @@ class JobStatus(StrEnum):
 TERMINAL_STATUSES = frozenset({JobStatus.COMPLETED, JobStatus.FAILED})
 
 MAX_PAYLOAD_BYTES = 64 * 1024
+FAR_FUTURE = 4102444800.0  # 2100-01-01, epoch seconds: after every lease a run makes
 
 
 class JobNotFound(LookupError):

@@ -120,7 +120,8 @@ class Ops:
     def seed(self, ws: str, job_id: str, schemas: str = "old",
              status: str = JobStatus.QUEUED) -> Operation:
         return self.op(OpKind.SEED, {"workspace_id": ws, "job_id": job_id, "schemas": schemas,
-                                     "status": status})
+                                     "status": status, "payload": {"n": 1},
+                                     "client_request_id": rid(int(job_id, 16))})
 
     def get_job(self, ws: str, job_id: str, value: Job | None,
                 outcome: Outcome = Outcome.OK) -> Operation:

@@ -15,9 +15,8 @@ from typing import Any
 from harness.history import OpKind, Outcome
 from harness.nightly.recorder import Recorder
 from harness.nightly.workload import finish
-from harness.target import Job, QueueTarget
+from harness.target import FAR_FUTURE, Job, QueueTarget
 
-FAR_FUTURE = 4102444800.0  # 2100-01-01: every lease has expired, as if every worker died
 PROCESS = "drain"
 
 
