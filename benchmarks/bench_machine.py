@@ -3,6 +3,10 @@
 Measured in one run on the local backend:
   - steps per second of the machine on the reference queue with every fault kind, and
     with no faults at all (same rules, same checker): the ratio is what faults cost;
+  - steps per second with the executable spec judging every step and with it switched
+    off (the invariant rules only), and the most candidate states the spec held at once;
+  - where a step's time goes: the target's calls (with and without a fault armed),
+    Toxiproxy control calls, the snapshot, the rules, the spec, and the rest (Hypothesis);
   - for each single-defect variant (queue_impl.variants), the number of examples until
     the machine first fails, over N seeds (random generation, no shrinking): median, max,
     and how many seeds found nothing within the limit.
@@ -21,11 +25,15 @@ from dataclasses import replace
 
 from hypothesis import Phase, settings
 
+from harness import driver as driver_module
+from harness.checker import Checker
 from harness.config import ServicesConfig
 from harness.driver import Driver
 from harness.machine import MachineSetup, run_machine
 from harness.profiles import profile_settings
 from harness.services import open_services
+from harness.spec import SpecJudge
+from harness.toxiproxy import ToxiproxyControl
 from queue_impl.variants import VARIANTS
 
 
@@ -69,6 +77,121 @@ def throughput(services, faults: bool, examples: int) -> tuple[float, int]:  # t
     return counter.steps / elapsed, counter.steps
 
 
+class Timers:
+    """Wall time spent in chosen functions, by part, while the block runs (patched in place)."""
+
+    def __init__(self, parts: dict[str, tuple[object, str]]) -> None:
+        self.parts = parts
+        self.seconds = dict.fromkeys(parts, 0.0)
+        self._saved: list[tuple[object, str, object]] = []
+
+    def __enter__(self) -> Timers:
+        for part, (owner, name) in self.parts.items():
+            original = getattr(owner, name)
+            self._saved.append((owner, name, original))
+            setattr(owner, name, self._timed(part, original))
+        return self
+
+    def _timed(self, part: str, original):  # type: ignore[no-untyped-def]
+        def timed(*args, **kwargs):  # type: ignore[no-untyped-def]
+            started = time.perf_counter()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                self.seconds[part] += time.perf_counter() - started
+        return timed
+
+    def __exit__(self, *exc: object) -> None:
+        for owner, name, original in reversed(self._saved):
+            setattr(owner, name, original)
+
+
+class TargetCallTimer:
+    """Wall time of the target's own calls, split by whether a fault was planned."""
+
+    def __init__(self) -> None:
+        self.seconds = {"faulted": 0.0, "clean": 0.0}
+        self._run = Driver.run
+
+    def __enter__(self) -> TargetCallTimer:
+        timer = self
+
+        def run(driver, kind, args, call, faults=()):  # type: ignore[no-untyped-def]
+            def timed():  # type: ignore[no-untyped-def]
+                started = time.perf_counter()
+                try:
+                    return call()
+                finally:
+                    timer.seconds["faulted" if faults else "clean"] += (
+                        time.perf_counter() - started)
+            return timer._run(driver, kind, args, timed, faults)
+
+        Driver.run = run  # type: ignore[method-assign]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        Driver.run = self._run  # type: ignore[method-assign]
+
+
+class SpecSwitch:
+    """The spec judging (on) or not (off), and the most candidate states it held."""
+
+    def __init__(self, on: bool) -> None:
+        self.on = on
+        self.largest = 0
+        self._observe = SpecJudge.observe
+
+    def __enter__(self) -> SpecSwitch:
+        switch = self
+
+        def observe(judge, op, snapshot=None):  # type: ignore[no-untyped-def]
+            if not switch.on:
+                return []
+            found = switch._observe(judge, op, snapshot)
+            switch.largest = max(switch.largest, judge.largest_branch_count)
+            return found
+
+        SpecJudge.observe = observe  # type: ignore[method-assign]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        SpecJudge.observe = self._observe  # type: ignore[method-assign]
+
+
+def spec_cost(services, examples: int) -> None:  # type: ignore[no-untyped-def]
+    """Steps/s with the spec and without, the largest branch count, and a time breakdown."""
+    gen = settings(profile_settings("gate", max_examples=examples), phases=[Phase.generate])
+    rates = {}
+    for on in (True, False):
+        parts = {"toxiproxy control": (ToxiproxyControl, "_call"),
+                 "snapshot": (driver_module, "take_snapshot"),
+                 "rules (checker)": (Checker, "observe"),
+                 "rules (state)": (Checker, "check_state"),
+                 "spec": (SpecJudge, "observe")}
+        with (SpecSwitch(on) as switch, StepCounter() as counter, Timers(parts) as timers,
+              TargetCallTimer() as calls):
+            started = time.perf_counter()
+            run_machine(MachineSetup(services, "reference"), gen)
+            elapsed = time.perf_counter() - started
+        rates[on] = counter.steps / elapsed
+        label = "with the spec" if on else "without the spec"
+        print(f"machine steps/s on the reference {label}: {rates[on]:.0f} "
+              f"({counter.steps} steps in {elapsed:.1f} s)")
+        if on:
+            print(f"  largest number of candidate states held at once: {switch.largest}")
+            shares = {"target calls with a fault planned (waits included)": calls.seconds[
+                "faulted"], "target calls without a fault": calls.seconds["clean"]}
+            shares["  of which toxiproxy control"] = timers.seconds["toxiproxy control"]
+            for part in ("snapshot", "rules (checker)", "rules (state)", "spec"):
+                shares[part] = timers.seconds[part]
+            counted = sum(v for k, v in shares.items() if not k.startswith("  "))
+            shares["the rest (Hypothesis, the driver, setup)"] = elapsed - counted
+            for part, seconds in shares.items():
+                print(f"  {part:55} {1000 * seconds / counter.steps:7.2f} ms/step "
+                      f"{100 * seconds / elapsed:5.1f} %")
+    print(f"ratio with/without the spec: {rates[True] / rates[False]:.2f}")
+
+
 def examples_to_detection(services, spec: str, seed: int, limit: int) -> int | None:  # type: ignore[no-untyped-def]
     search = settings(profile_settings("gate", max_examples=limit), derandomize=False,
                       phases=[Phase.generate], report_multiple_bugs=False)
@@ -85,6 +208,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--variants", default=",".join(VARIANTS))
     args = parser.parse_args(argv)
     with open_services(ServicesConfig.from_env()) as services:
+        spec_cost(services, args.examples)
         with_faults, n1 = throughput(services, True, args.examples)
         without, n2 = throughput(services, False, args.examples)
         print(f"machine steps/s on the reference: {with_faults:.0f} with faults ({n1} steps), "

@@ -26,6 +26,7 @@ from harness.redis_client import ClientPolicy
 from harness.services import Services
 from harness.snapshot import Snapshot, take_snapshot
 from harness.spec import SpecJudge
+from harness.spec.contract import DualWriteContract
 from harness.target import FAR_FUTURE, Job, JobStatus, QueueTarget, build_target, encode_job
 
 LEASE_SECONDS = 30.0
@@ -85,7 +86,8 @@ class Driver:
         self.found: list[Violation] = []
         self.snapshot: Snapshot = self.take_snapshot()
         self.checker.check_state(self.snapshot)  # the state before the first operation
-        self.spec = SpecJudge(self.schema, self.history, self.snapshot)
+        self.spec = SpecJudge(self.schema, self.history, self.snapshot,
+                              contract=getattr(self.target, "spec_contract", DualWriteContract))
         self.last_round_trips: list[RoundTrip] = []  # what the last operation sent
         self._seeds = 0
 

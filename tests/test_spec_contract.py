@@ -12,6 +12,7 @@ from checker_states import WS_A, WS_B, Ops, State, jid, job_value, names, rid, w
 from harness.history import OpKind, Outcome, Refusal
 from harness.snapshot import Snapshot
 from harness.spec import SpecJudge
+from harness.spec.contract import DualWriteContract
 from harness.target import DEFAULT_SCHEMA, JobStatus
 
 
@@ -223,3 +224,24 @@ def test_a_payload_stored_otherwise_than_given_is_an_acknowledged_effect_not_the
     altered = with_field(altered, (WS_A, jid(1)), payload='{"n":2}')
     found = run.step(run.ops.enqueue(WS_A, rid(1), jid(1)), altered)
     assert names(found) == ["acknowledged_effects"] * 2
+
+
+class LeasedOnlyContract(DualWriteContract):
+    """A queue promising that complete of a job that is not leased raises JobNotFound."""
+
+    def effects(self, kind, state, op, validity):
+        if kind is OpKind.COMPLETE and op.args["job_id"] not in state.processing:
+            return Refusal.NOT_FOUND, []
+        return super().effects(kind, state, op, validity)
+
+
+def test_a_queue_that_promises_something_else_is_judged_by_its_own_contract():
+    for contract, expected in ((DualWriteContract, ["correct_answers"]),
+                               (LeasedOnlyContract, [])):
+        run = Run()
+        run.judge = SpecJudge(DEFAULT_SCHEMA, run.ops.history, Snapshot(schema=DEFAULT_SCHEMA),
+                              contract=contract)
+        run.enqueued(1)
+        op = refused(run.ops, OpKind.COMPLETE, {"workspace_id": WS_A, "job_id": jid(1)},
+                     Refusal.NOT_FOUND, "JobNotFound: not leased")
+        assert names(run.step(op)) == expected

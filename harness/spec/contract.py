@@ -95,7 +95,7 @@ class DualWriteContract:
             return [Branch(None, branch.problems, branch.choices)]
         if validity is Validity.INVALID:
             return [branch]
-        refusal, effects = self._effects(kind, state, op, validity)
+        refusal, effects = self.effects(kind, state, op, validity)
         if outcome is Outcome.UNKNOWN:
             never = Branch(state, branch.problems, (*branch.choices, f"#{op.index} never happened"))
             if refusal is not None:
@@ -110,9 +110,13 @@ class DualWriteContract:
         return [nxt for effect in effects for nxt in self._answered(branch, state, effect, op)]
 
     # --- effects --------------------------------------------------------------------------
-    def _effects(self, kind: OpKind, state: QueueState, op: Operation,
+    def effects(self, kind: OpKind, state: QueueState, op: Operation,
                  validity: Validity) -> tuple[Refusal | None, list[Effect]]:
-        """(the refusal the contract demands instead, or None; the ways it takes effect)."""
+        """(the refusal the contract demands instead, or None; the ways it takes effect).
+
+        The one place an operation's promise is written: a queue that promises something
+        else subclasses the contract and overrides this for the operations that differ.
+        """
         args = op.args
         if kind is OpKind.ENQUEUE:
             return None, [self._enqueue(state, op, validity)]

@@ -20,9 +20,13 @@ from harness.target import KeySchema
 
 
 class SpecJudge:
+    """`contract` is DualWriteContract or a subclass of it: a target whose queue promises
+    something else names its own as a `spec_contract` attribute (see the README)."""
+
     def __init__(self, schema: KeySchema, history: History, start: Snapshot | None = None,
-                 bound: int = DEFAULT_BOUND) -> None:
-        self.contract = DualWriteContract(schema, history.wall)
+                 bound: int = DEFAULT_BOUND,
+                 contract: type[DualWriteContract] = DualWriteContract) -> None:
+        self.contract = contract(schema, history.wall)
         initial = adopt(start) if start is not None else adopt(Snapshot(schema=schema))
         self.candidates: Candidates[State] = Candidates(self.contract, initial, bound)
 
