@@ -2,7 +2,8 @@
 
 Every queue here must pass these; the defects of Phase 1 and of the variants only show under
 faults or bad input (other tests), except the one variant whose defect is the absence of a
-lease (its own test at the end).
+lease (its own test at the end). Issue 9's variants whose one defect is on these happy paths
+(SHOWN_ON_THE_HAPPY_PATHS) are left out: tests/test_variant_defects.py shows each of them.
 """
 
 from __future__ import annotations
@@ -30,12 +31,16 @@ pytestmark = pytest.mark.servers  # all but the two source checks below use a re
 
 EXTERNAL_QUEUE_DIR = Path(__file__).resolve().parents[1] / "examples" / "external_queue"
 LEASELESS = VARIANTS["QC-2"].spec
+# Fail status, finishing, dequeue status and order, lease deadline, requeue bound and status.
+SHOWN_ON_THE_HAPPY_PATHS = frozenset({"QC-8", "QC-9", "QC-11", "QC-12", "QC-13", "QC-15",
+                                      "QC-17"})
 TARGETS = {
     "reference": "reference",
     "phase1": "phase1",
     "pipeline-fix": "pipeline-fix",
     "external": "simple_queue:make_queue",
-    **{variant.name: variant.spec for variant in VARIANTS.values()},
+    **{variant.name: variant.spec for variant in VARIANTS.values()
+       if variant.id not in SHOWN_ON_THE_HAPPY_PATHS},
 }
 LEASING_TARGETS = {name: spec for name, spec in TARGETS.items() if spec != LEASELESS}
 
