@@ -144,8 +144,12 @@ class Driver:
 
     # --- operations of the contract ------------------------------------------------------
     def job_id(self, request: Request) -> str:
-        """The job an OK enqueue of this request gave, else an id that no job has."""
-        return self.jobs.get(request.key) or ghost_job_id(request)
+        """The job an OK enqueue of this request gave; else the one Redis names for it (an
+        enqueue whose outcome was unknown may have made it); else an id that no job has."""
+        known = self.jobs.get(request.key)
+        if known is None and isinstance(request.workspace_id, str):
+            known = self.snapshot.idempotency.get(request.key)
+        return known or ghost_job_id(request)
 
     def enqueue(self, request: Request, faults: Sequence[Fault] = (),
                 healed: bool = False) -> Operation:

@@ -30,6 +30,7 @@ from hypothesis.stateful import (
     initialize,
     invariant,
     multiple,
+    precondition,
     rule,
 )
 
@@ -123,6 +124,23 @@ class BadJobId:
 JobRef = Request | NoSuchJob | BadJobId
 
 
+def from_bundles(*bundles: Bundle, otherwise: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    """A value from one of the bundles that holds something, else one from `otherwise`.
+
+    Hypothesis checks only a rule's own Bundle arguments for emptiness; a draw from an
+    empty Bundle nested in another strategy aborts the whole example.
+    """
+    @st.composite
+    def draw(draw_from: st.DrawFn) -> Any:
+        machine = draw_from(st.runner())
+        full = [b for b in bundles if machine.bundle(b.name)]
+        if not full:
+            return draw_from(otherwise)
+        return draw_from(st.sampled_from(full).flatmap(lambda bundle: bundle))
+
+    return draw()
+
+
 class MachineBase(RuleBasedStateMachine):
     """A fresh Driver per example, and one invariant method (and exception type) per invariant.
 
@@ -162,6 +180,10 @@ class MachineBase(RuleBasedStateMachine):
         self._requests_made += 1
         return Request(workspace_id, request_id or f"req-{self._requests_made}", payload)
 
+    def has_jobs(self) -> bool:
+        """Some job was enqueued or seeded: operations on jobs have one to meet."""
+        return bool(self.bundle("requests") or self.bundle("seeded"))
+
     def job_of(self, job: JobRef, workspace_id: str | None) -> tuple[Any, Any]:
         """(workspace, job id) an operation on `job` names: its own workspace unless told."""
         if isinstance(job, Request):
@@ -197,9 +219,9 @@ def machine_class(setup: MachineSetup) -> type[MachineBase]:
         requests = Bundle("requests")
         seeded = Bundle("seeded")  # jobs another writer wrote: read and updated, not enqueued
         leases = Bundle("leases")
-        known_jobs = st.one_of(requests, seeded)
-        jobs = weighted((8, known_jobs), (1, st.builds(NoSuchJob, job_ids(schema))),
-                        (1, st.builds(BadJobId, bad_job_ids(schema))))
+        no_such_job = st.builds(NoSuchJob, job_ids(schema))
+        jobs = weighted((12, from_bundles(requests, seeded, otherwise=no_such_job)),
+                        (1, no_such_job), (1, st.builds(BadJobId, bad_job_ids(schema))))
 
         @initialize(kinds=kinds)
         def choose_faults(self, kinds: frozenset[FaultKind]) -> None:
@@ -234,6 +256,7 @@ def machine_class(setup: MachineSetup) -> type[MachineBase]:
             self.step(lambda d: d.enqueue(twin))
             return twin
 
+        @precondition(lambda self: self.has_jobs())
         @rule(job=jobs, workspace_id=other_workspace, status=statuses(), data=st.data())
         def update_status(self, job: JobRef, workspace_id: str | None, status: Any,
                           data: st.DataObject) -> None:
@@ -241,6 +264,7 @@ def machine_class(setup: MachineSetup) -> type[MachineBase]:
             faults = self.faults(data, OpKind.UPDATE_STATUS)
             self.step(lambda d: d.set_status(ws, job_id, status, faults))
 
+        @precondition(lambda self: self.has_jobs())
         @rule(job=jobs, workspace_id=other_workspace, data=st.data())
         def get_job(self, job: JobRef, workspace_id: str | None, data: st.DataObject) -> None:
             """Read a job from its own workspace (None) or from another one."""
@@ -268,7 +292,8 @@ def machine_class(setup: MachineSetup) -> type[MachineBase]:
             lease = self.step(lambda d: d.dequeue(faults, lease_seconds))
             return lease if lease is not None else multiple()
 
-        @rule(job=weighted((3, consumes(leases)), (1, jobs)),
+        @precondition(lambda self: self.has_jobs())
+        @rule(job=weighted((3, from_bundles(consumes(leases), otherwise=jobs)), (1, jobs)),
               workspace_id=other_workspace, succeeded=st.booleans(), data=st.data())
         def finish(self, job: Lease | JobRef, workspace_id: str | None, succeeded: bool,
                    data: st.DataObject) -> None:
@@ -279,7 +304,8 @@ def machine_class(setup: MachineSetup) -> type[MachineBase]:
             faults = self.faults(data, OpKind.COMPLETE if succeeded else OpKind.FAIL)
             self.step(lambda d: d.finish_job(ws, job_id, succeeded, faults))
 
-        @rule(now=st.one_of(clocks(), leases), offset=st.sampled_from([0.0, -0.5, 0.5]),
+        @rule(now=st.one_of(clocks(), from_bundles(leases, otherwise=clocks())),
+              offset=st.sampled_from([0.0, -0.5, 0.5]),
               data=st.data())
         def requeue_expired(self, now: Any, offset: float, data: st.DataObject) -> None:
             """requeue_expired at any time, or at a lease's own deadline (which ends it), or
