@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -36,3 +37,14 @@ def existing_records(
     old_workspace, new_exists = pipe.execute()
     found = ((old_key, old_workspace == workspace_id), (new_key, bool(new_exists)))
     return [key for key, exists in found if exists]
+
+
+def glob_literal(text: str) -> str:
+    """`text` matched literally inside a SCAN MATCH pattern (glob characters escaped)."""
+    return re.sub(r"([*?\[\]\\])", r"\\\1", text)
+
+
+def workspace_record_patterns(schema: KeySchema, workspace_id: str) -> tuple[str, str]:
+    """SCAN MATCH patterns for list_jobs: every old record, and the workspace's new ones."""
+    return (f"{glob_literal(schema.old_job_prefix)}*",
+            f"{glob_literal(schema.new_job_prefix)}{glob_literal(workspace_id)}:*")
