@@ -69,7 +69,7 @@ def empty_bin_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     empty.mkdir()
     monkeypatch.setenv("QUEUE_CHAOS_BIN_DIR", str(empty))
     monkeypatch.setenv("PATH", str(empty))
-    monkeypatch.setattr(binaries, "PROJECT_ROOT", tmp_path)
+    monkeypatch.setattr(binaries, "PROJECT_ROOT", tmp_path / "not-a-checkout")
     return empty
 
 
