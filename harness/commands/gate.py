@@ -50,7 +50,7 @@ def print_report(report: GateReport) -> None:
                                  + ")" if set(r.violated) - {r.invariant} else ""),
              "BLOCKS" if r.blocking else "")
             for r in report.rows]
-    print(f"queue-chaos gate: target {report.target}")
+    print(f"queue-chaos gate: target {report.target} on {report.server}")
     print(render_table(("id", "severity", "invariant", "result", ""), rows))
     print()
     for row in report.blocked:
@@ -73,7 +73,7 @@ def write_junit_report(report: GateReport, path: Path) -> None:
                        message=f"{r.severity}: {', '.join(r.violated)} violated" if r.violated
                        else "", details=r.trace, seconds=r.seconds)
              for r in report.rows]
-    write_junit(path, f"queue-chaos gate ({report.target})", cases)
+    write_junit(path, f"queue-chaos gate ({report.target} on {report.server})", cases)
 
 
 def prepare_report_dirs(*paths: Path | None) -> None:

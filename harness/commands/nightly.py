@@ -113,6 +113,9 @@ def run(args: argparse.Namespace) -> int:
 
 def _print_summary(result: NightlyResult, out: Path, notes: list[str]) -> None:
     print(f"verdict: {result.status}")
+    if result.versions:
+        print(f"servers: {result.versions.get('redis_server', 'unknown')}, toxiproxy "
+              f"{result.versions.get('toxiproxy', 'unknown')}")
     if result.infrastructure:
         print(f"infrastructure: {result.infrastructure}")
     else:
