@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from harness.cli import add_services_flags, services_config
+from harness.cli import add_services_flags, add_target_flag, services_config
 from harness.commands.progress import progress_line
 from harness.errors import ExitCode, UsageError
 from harness.machine import MachineSetup, run_by_severity
@@ -25,9 +25,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         description="Run the state machine against a target under a profile (gate: "
                     "deterministic; nightly: random, with an example database; repro: "
                     "replay and shrink what a database holds). Exit 1 on a violation.")
-    parser.add_argument("--target", default="reference",
-                        help="reference (default), phase1, pipeline-fix, variant:ID or "
-                             "module:factory")
+    add_target_flag(parser)
     parser.add_argument("--profile", choices=PROFILES, default="gate")
     parser.add_argument("--database", type=Path,
                         help="example database directory (nightly, repro)")
@@ -48,10 +46,12 @@ def run(args: argparse.Namespace) -> ExitCode:
     with open_services(services_config(args)) as services, \
             progress_line(f"state machine on {args.target} ({args.profile})"):
         result = run_by_severity(MachineSetup(services, args.target), settings, seed=args.seed)
+    ran = (f"{result.examples:,} examples run, {result.steps:,} steps"
+           + (" (shrinking included)" if not result.holds else ""))
     if result.holds:
-        print(f"state machine ({args.profile}) on {args.target}: every invariant held")
+        print(f"state machine ({args.profile}) on {args.target}: every invariant held ({ran})")
         return ExitCode.HOLDS
     print(result.report)
     print(f"state machine ({args.profile}) on {args.target}: violated "
-          + ", ".join(result.invariants_violated))
+          + ", ".join(result.invariants_violated) + f" ({ran})")
     return ExitCode.VIOLATION

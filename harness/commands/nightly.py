@@ -12,7 +12,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from harness.cli import add_services_flags, services_config
+from harness.cli import add_services_flags, add_target_flag, services_config
 from harness.errors import InfrastructureError, UsageError
 from harness.invariants import Violation
 from harness.nightly.artifacts import link_latest, write_artifacts
@@ -48,8 +48,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         epilog="exit codes: 0 holds, 1 violation, 3 infrastructure, 130 interrupted")
     parser.add_argument("--budget", required=True, type=_budget,
                         help="how long the workload runs: 60s, 5m, 1h30m ...")
-    parser.add_argument("--target", default="reference",
-                        help="reference (default), phase1, pipeline-fix or module:factory")
+    add_target_flag(parser)
     parser.add_argument("--seed", type=int, default=None,
                         help="seed of the fault schedule (default: drawn and printed)")
     parser.add_argument("--out", type=Path, default=None,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 
-from harness.cli import add_services_flags, services_config
+from harness.cli import add_services_flags, add_target_flag, services_config
 from harness.commands.progress import progress_line
 from harness.errors import ExitCode
 from harness.scenario import run_scenario
@@ -22,8 +22,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         description="Run a scenario (e.g. CRITICAL-1, or MEDIUM-4 for its group) against a "
                     "target on real servers; exit 1 if it shows the violation, 0 if it holds.")
     parser.add_argument("id", help="scenario id (see 'queue-chaos list')")
-    parser.add_argument("--target", default="phase1",
-                        help="phase1 (default), reference, pipeline-fix or module:factory")
+    add_target_flag(parser, "phase1")
     add_services_flags(parser)
     return parser
 
