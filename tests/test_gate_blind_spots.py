@@ -111,3 +111,12 @@ def test_a_queue_inside_its_schema_gets_no_warning(no_telemetry):
     assert "outside its declared KeySchema" not in run.out
     assert summary["undeclared_keys"] == {"count": 0, "keys": []}
     assert not [c for c in junit.iter("testcase") if c.get("name") == "undeclared keys"]
+
+
+def test_reproduce_warns_about_keys_outside_the_schema_too(qc_services, queues, monkeypatch):
+    monkeypatch.syspath_prepend(str(queues))
+    run = run_cli("reproduce", "CRITICAL-1", "--target", "counting_queue:make_queue",
+                  *compose_flags(qc_services))
+    assert run.code == ExitCode.HOLDS, run.out + run.err
+    assert run.out.strip().splitlines()[-1].startswith(
+        "warning: the target wrote 1 key(s) outside its declared KeySchema")

@@ -13,6 +13,7 @@ from harness.errors import ExitCode
 from harness.scenario import run_scenario
 from harness.services import open_services
 from harness.target import load_factory
+from harness.undeclared import warning
 from scenarios import select
 
 
@@ -31,6 +32,7 @@ def run(args: argparse.Namespace) -> ExitCode:
     scenarios = select(args.id)
     load_factory(args.target)  # a target that does not import fails before any server starts
     violated = False
+    undeclared: set[str] = set()
     with open_services(services_config(args)) as services, \
             progress_line(f"reproducing on {args.target}") as update:
         for scenario in scenarios:
@@ -39,4 +41,7 @@ def run(args: argparse.Namespace) -> ExitCode:
             print(result.trace)
             print()
             violated = violated or result.violated
+            undeclared.update(result.undeclared_keys)
+    if undeclared:
+        print(warning(undeclared))
     return ExitCode.VIOLATION if violated else ExitCode.HOLDS
