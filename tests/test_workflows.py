@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 WORKFLOWS = ROOT / ".github" / "workflows"
 GATE = WORKFLOWS / "queue-chaos-gate.yml"
 NIGHTLY = WORKFLOWS / "queue-chaos-nightly.yml"
+ONE_STEP = WORKFLOWS / "queue-chaos-action.yml"  # uses ./action.yml: actionlint checks both
 ACTIONLINT = ROOT / ".bin" / "actionlint"
 SUMMARY_SCRIPT = ROOT / "examples" / "ci" / "junit_summary.py"
 
@@ -68,14 +69,14 @@ def queue_chaos_argv(workflow: dict[str, Any], job: dict[str, Any]) -> list[str]
     "actionlint is not installed: GOBIN=$PWD/.bin go install "
     "github.com/rhysd/actionlint/cmd/actionlint@v1.7.12"))
 def test_actionlint_finds_nothing_to_report():
-    done = subprocess.run([ACTIONLINT, "-no-color", GATE, NIGHTLY], cwd=ROOT,
+    done = subprocess.run([ACTIONLINT, "-no-color", GATE, NIGHTLY, ONE_STEP], cwd=ROOT,
                           capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
     if shutil.which("shellcheck") is None:
         pytest.skip("actionlint passed, but without shellcheck it did not check the scripts")
 
 
-@pytest.mark.parametrize("path", [GATE, NIGHTLY], ids=lambda p: p.name)
+@pytest.mark.parametrize("path", [GATE, NIGHTLY, ONE_STEP], ids=lambda p: p.name)
 def test_a_workflow_is_yaml_with_jobs_that_each_have_steps(path):
     workflow = load(path)
     assert workflow["name"].startswith("queue-chaos")
@@ -107,6 +108,15 @@ def test_the_gate_command_line_is_one_the_cli_accepts_with_both_reports():
     assert str(args.junit) == "reports/gate/junit.xml"
     assert str(args.json) == "reports/gate/summary.json"
     assert not args.no_machine  # the state machine runs in the gate
+
+
+def test_the_one_step_workflow_is_checkout_then_the_action_with_a_target():
+    job = load(ONE_STEP)["jobs"]["gate"]
+    assert uses(job) == ["actions/checkout", "./"]
+    action_inputs = yaml.safe_load((ROOT / "action.yml").read_text())["inputs"]
+    given = steps(job)[1]["with"]
+    assert given["target"] == "reference"
+    assert set(given) <= set(action_inputs)
 
 
 def test_the_nightly_runs_on_a_schedule_and_by_hand():
