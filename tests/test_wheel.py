@@ -46,6 +46,10 @@ from harness.target import DEFAULT_SCHEMA
 import teamqueue
 
 
+def test_the_queue_passes_the_gate(qc_gate):
+    assert qc_gate("teamqueue:make_queue", max_examples=3, steps=8).passed
+
+
 def test_the_queue_holds_the_critical_finding(qc_reproduce):
     result = qc_reproduce("CRITICAL-1", "teamqueue:make_queue")
     assert not result.violated, result.trace
@@ -184,4 +188,4 @@ def test_a_team_test_file_runs_on_the_plugin_fixtures_of_the_wheel(installed):
     run = installed.run(installed.bin("python"), "-m", "pytest", "-q", "-p", "no:cacheprovider",
                         "test_team.py")
     assert run.code == 0, run.out + run.err
-    assert "3 passed" in run.out
+    assert "4 passed" in run.out
