@@ -14,8 +14,10 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $@
 
-servers:
-	@scripts/install-servers.sh
+# The command any user runs (`queue-chaos servers install`), with Toxiproxy kept in this
+# checkout's .bin instead of the user cache (`make clean` removes it).
+servers: $(VENV)/.installed
+	@$(BIN)/queue-chaos servers install --into .bin
 
 test-tools:
 	@scripts/install-test-tools.sh

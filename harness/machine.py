@@ -13,6 +13,7 @@ Prometheus registry and a fresh target.
 from __future__ import annotations
 
 import contextlib
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -93,6 +94,7 @@ class MachineSetup:
     fault_kinds: tuple[FaultKind, ...] = tuple(FaultKind)
     judged: frozenset[str] | None = None  # the invariants that fail an example (None: all)
     harness_error: QueueChaosError | None = None  # set when a run meets one: no verdict
+    counts: Counter[str] = field(default_factory=Counter)  # examples and steps run
 
 
 @contextlib.contextmanager
@@ -157,9 +159,11 @@ class MachineBase(RuleBasedStateMachine):
         self._requests_made = 0
         self.seen = RoundTripsSeen()  # what each operation kind sent in this example
         self.fault_kinds: tuple[FaultKind, ...] = self.setup.fault_kinds
+        self.setup.counts["examples"] += 1
 
     def step(self, action: Callable[[Driver], Any]) -> Any:
         """Run one driver action; harness errors abort the run instead of being shrunk."""
+        self.setup.counts["steps"] += 1
         before = len(self.driver.history)
         with _aborting(self.setup):
             result = action(self.driver)
@@ -334,6 +338,8 @@ class MachineResult:
     invariants_violated: list[str] = field(default_factory=list)
     report: str = ""  # Hypothesis's output: the minimal program and our explanation
     flaky: bool = False
+    examples: int = 0  # examples run, shrinking included
+    steps: int = 0  # rule steps run in them
 
     @property
     def holds(self) -> bool:
@@ -364,7 +370,7 @@ def run_machine(
     Hypothesis made of it; so is a run that did not replay the same way twice without an
     invariant to show for it: neither says anything about the queue.
     """
-    setup = replace(setup, harness_error=None)
+    setup = replace(setup, harness_error=None, counts=Counter())
     result = MachineResult(setup.target, "custom")
     test = get_state_machine_test(machine_class(setup), settings=settings)
     if seed is not None:
@@ -388,6 +394,7 @@ def run_machine(
     if setup.harness_error is not None:
         raise setup.harness_error
     result.report = "\n".join(lines)
+    result.examples, result.steps = setup.counts["examples"], setup.counts["steps"]
     return result
 
 
@@ -408,7 +415,8 @@ def run_by_severity(setup: MachineSetup, settings: Settings,
     first = run_machine(setup, settings, seed)
     if first.holds:
         return first
-    total = MachineResult(setup.target, "by severity")
+    total = MachineResult(setup.target, "by severity", examples=first.examples,
+                          steps=first.steps)
     reports = []
     for severities in SEVERITY_PASSES:
         names = frozenset(n for n, inv in INVARIANTS.items()
@@ -416,6 +424,8 @@ def run_by_severity(setup: MachineSetup, settings: Settings,
         result = run_machine(replace(setup, judged=names), settings, seed)
         total.invariants_violated += result.invariants_violated
         total.flaky = total.flaky or result.flaky
+        total.examples += result.examples
+        total.steps += result.steps
         if result.report:
             label = "+".join(severities)
             reports.append(f"--- {label} invariants ({', '.join(sorted(names))}) ---\n"

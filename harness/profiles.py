@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from hypothesis import HealthCheck, Phase, Verbosity, settings
-from hypothesis.database import DirectoryBasedExampleDatabase
+from hypothesis.database import DirectoryBasedExampleDatabase, ExampleDatabase
 
 PROFILES = ("gate", "nightly", "repro")
 
@@ -27,24 +27,28 @@ _COMMON = {
 
 def profile_settings(
     name: str,
-    database_dir: Path | None = None,
+    database_dir: Path | ExampleDatabase | None = None,
     max_examples: int | None = None,
     step_count: int | None = None,
 ) -> settings:
-    """Settings for a named profile; the optional overrides scale a run up or down."""
+    """Settings for a named profile; the optional overrides scale a run up or down.
+
+    `database_dir` is a folder, or any Hypothesis database (harness.databases opens those
+    a --database URL names); the gate profile uses none.
+    """
+    database = (database_dir if isinstance(database_dir, ExampleDatabase | None)
+                else DirectoryBasedExampleDatabase(str(database_dir)))
     if name == "gate":
         base = settings(derandomize=True, database=None, max_examples=100,
                         stateful_step_count=40, phases=[Phase.explicit, Phase.generate,
                                                         Phase.shrink], **_COMMON)
     elif name == "nightly":
-        database = DirectoryBasedExampleDatabase(str(database_dir)) if database_dir else None
         # No shrinking at night: the budget is honoured, the failure is saved to the
         # database, and `repro` shrinks it in the morning.
         base = settings(derandomize=False, database=database, max_examples=400,
                         stateful_step_count=40,
                         phases=[Phase.explicit, Phase.reuse, Phase.generate], **_COMMON)
     elif name == "repro":
-        database = DirectoryBasedExampleDatabase(str(database_dir)) if database_dir else None
         base = settings(derandomize=False, database=database, max_examples=1,
                         stateful_step_count=40, verbosity=Verbosity.normal,
                         phases=[Phase.explicit, Phase.reuse, Phase.shrink], **_COMMON)

@@ -9,13 +9,16 @@ Servers and clients
   qc_faulted_client  a client through the proxy whose round trips qc_injector counts and faults
 
 A queue under test (a target: "phase1", "reference", "module:factory" or the factory itself)
+  qc_gate(target)          the verdict `queue-chaos gate` gives: every scenario, then the state
+                           machine (gate profile), the same blocking policy; fails the test
+                           with the gate's table and traces, returns a harness.gate.GateReport
   qc_target(target)        a harness.driver.Driver: run, fault, record and judge operations
-  qc_check_queue(target)   the state machine on the target; fails the test with the minimal
+  qc_check_queue(target)   the state machine alone; fails the test with the minimal
                            failing programs when an invariant breaks, returns a MachineResult
   qc_reproduce(id, target) one scenario (by id, or a Scenario of your own): a ScenarioResult
 
-    def test_my_queue_keeps_its_promises(qc_check_queue):
-        qc_check_queue("mypkg.queue:make_queue", max_examples=20)
+    def test_my_queue_passes_the_gate(qc_gate):
+        qc_gate("mypkg.queue:make_queue")
 
 Where a helper is given no target it takes the `qc_target` marker's, then --qc-target, then the
 `qc_target` ini option. Options: --qc-backend (else QUEUE_CHAOS_BACKEND, else the `qc_backend`
@@ -29,7 +32,8 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
-from collections.abc import Callable, Iterator
+import warnings
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import pytest
@@ -41,14 +45,17 @@ from harness.config import BACKENDS, ENV, ServicesConfig
 from harness.driver import DRIVER_POLICY, Driver
 from harness.errors import QueueChaosError, UsageError
 from harness.faults import FaultKind
+from harness.gate import DEFAULT_BLOCKING, GateReport, parse_blocking, render_report, run_gate
 from harness.injector import FaultInjector, injected_client
+from harness.invariants import Severity
 from harness.machine import MachineResult, MachineSetup, run_by_severity, run_machine
 from harness.profiles import PROFILES, profile_settings
 from harness.redis_client import ClientPolicy, build_client
 from harness.scenario import Scenario, ScenarioResult, run_scenario
 from harness.services import Services, open_services
 from harness.target import TargetFactory
-from scenarios import BY_ID, select
+from harness.undeclared import warning
+from scenarios import BY_ID, CATALOGUE, select
 
 TargetSpec = str | TargetFactory
 MARKER = "queue_chaos"  # added to every test that uses the servers
@@ -280,6 +287,40 @@ def qc_check_queue(request: pytest.FixtureRequest,
         return result
 
     return check
+
+
+class QueueChaosWarning(UserWarning):
+    """Something the gate could not judge and says so (keys outside the declared schema)."""
+
+
+@pytest.fixture
+def qc_gate(request: pytest.FixtureRequest,
+            qc_services: Services) -> Callable[..., GateReport]:
+    """`qc_gate(target=None, *, block_on="CRITICAL,HIGH", max_examples=None, steps=None,
+    machine=True)`: what `queue-chaos gate --target T` concludes, from a test.
+
+    Every scenario, then the state machine under the gate profile (scaled by the arguments,
+    else --qc-examples), judged with the same blocking severities. A blocking finding fails
+    the test with the gate's table, the traces and the minimal programs; keys outside the
+    target's schema are a QueueChaosWarning. Returns the GateReport either way it passes.
+    """
+
+    def gate(target: TargetSpec | None = None, *,
+             block_on: str | Iterable[Severity] = DEFAULT_BLOCKING,
+             max_examples: int | None = None, steps: int | None = None,
+             machine: bool = True) -> GateReport:
+        spec = as_target(target if target is not None else default_target(request))
+        blocking = parse_blocking(block_on) if isinstance(block_on, str) else frozenset(block_on)
+        settings = machine_settings(request.config, "gate", max_examples, steps) if machine \
+            else None
+        report = run_gate(qc_services, spec, CATALOGUE, settings, blocking=blocking)
+        if report.undeclared_keys:
+            warnings.warn(warning(report.undeclared_keys), QueueChaosWarning, stacklevel=2)
+        if not report.passed:
+            pytest.fail(render_report(report), pytrace=False)
+        return report
+
+    return gate
 
 
 @pytest.fixture

@@ -25,7 +25,10 @@ from harness.invariants import INVARIANTS, Severity, Violation
 from harness.redis_client import ClientPolicy
 from harness.services import Services
 from harness.snapshot import Snapshot
-from harness.target import KeyKind, KeySchema, load_factory
+from harness.target import KeyKind, KeySchema, MetricNames, load_factory
+from harness.undeclared import undeclared_keys
+
+NOT_CHECKED = "not checked"
 
 # --- where a fault lands -------------------------------------------------------------------
 
@@ -211,15 +214,25 @@ class Scenario:
 class ScenarioResult:
     scenario: Scenario
     target: str
-    verdict: str  # "violated", "holds" or "not applicable"
+    verdict: str  # "violated", "holds", "not applicable" or "not checked"
     violations: list[Violation] = field(default_factory=list)
     trace: str = ""
     plan: str = ""
     seconds: float = 0.0
+    note: str = ""  # why the verdict is "not checked" or "not applicable"
+    undeclared_keys: list[str] = field(default_factory=list)  # outside the target's schema
 
     @property
     def violated(self) -> bool:
         return self.verdict == "violated"
+
+
+def unjudged(driver: Driver) -> dict[str, str]:
+    """The invariants a driver's checker could not judge on this target, each with why."""
+    if driver.checker.telemetry_checked:
+        return {}
+    return {"telemetry_agreement": "the target registers none of "
+                                   + ", ".join(MetricNames.ALL)}
 
 
 def run_scenario(scenario: Scenario, services: Services, target: str) -> ScenarioResult:
@@ -269,10 +282,13 @@ def _run_steps(scenario: Scenario, services: Services, target: str) -> ScenarioR
                     found.setdefault(violation.describe(), violation)
             violations = list(found.values())
             plan_text = ", ".join(str(f) for f in plan) or "no fault"
-            verdict = "violated" if violations else "holds"
-            last = ScenarioResult(scenario, target, verdict, violations,
-                                  _trace(scenario, target, driver, violations, plan_text),
-                                  plan_text)
+            note = unjudged(driver).get(scenario.breaks, "")
+            verdict = "violated" if violations else NOT_CHECKED if note else "holds"
+            trace = _trace(scenario, target, driver, violations, plan_text, note=note)
+            last = ScenarioResult(scenario, target, verdict, violations, trace, plan_text,
+                                  note=note)
+            if services.may_flush:
+                last.undeclared_keys = undeclared_keys(driver.direct, driver.schema)
         finally:
             driver.close()
         if last.violated:
@@ -281,7 +297,7 @@ def _run_steps(scenario: Scenario, services: Services, target: str) -> ScenarioR
 
 
 def _trace(scenario: Scenario, target: str, driver: Driver, violations: Sequence[Violation],
-           plan: str) -> str:
+           plan: str, *, note: str = "") -> str:
     lines = [
         f"{scenario.id}  {scenario.title}  [{scenario.severity}]  breaks {scenario.breaks}",
         f"target: {target}   client: {scenario.policy.describe()}",
@@ -299,7 +315,8 @@ def _trace(scenario: Scenario, target: str, driver: Driver, violations: Sequence
     lines.extend(f"    {line}" for line in describe_state(driver.snapshot))
     lines.append(f"fix ({scenario.source.split(':')[0]}): {scenario.fix}")
     verdict = ("VIOLATED: " + ", ".join(sorted({v.invariant for v in violations}))
-               if violations else "HOLDS: every invariant held")
+               if violations else f"NOT CHECKED: {scenario.breaks}: {note}" if note
+               else "HOLDS: every invariant held")
     lines.append(verdict)
     return "\n".join(lines)
 

@@ -87,7 +87,15 @@ class Services:
     def versions(self) -> dict[str, str]:
         with contextlib.closing(self.direct_client()) as client:
             info = client.info("server")
-        return {"redis": str(info.get("redis_version")), "toxiproxy": self.control.version()}
+        return {"redis": str(info.get("redis_version")), "redis_server": server_name(info),
+                "toxiproxy": self.control.version()}
+
+
+def server_name(info: dict[str, object]) -> str:
+    """Which server answers, from INFO server: "redis 7.0.15", "valkey 9.0.0" (Valkey also
+    reports a redis_version, the Redis it is compatible with: 7.2.4)."""
+    name = str(info.get("server_name") or "redis")
+    return f"{name} {info.get(f'{name}_version') or info.get('redis_version')}"
 
 
 def _redis_answers(endpoint: Endpoint) -> bool:
@@ -133,8 +141,8 @@ def _ensure_proxy(control: ToxiproxyControl, name: str, listen: str, upstream: s
 @contextlib.contextmanager
 def local_services(config: ServicesConfig) -> Iterator[Services]:
     """Start redis-server and toxiproxy-server as our children on free loopback ports."""
-    redis_bin = find_binary("redis-server")
-    toxiproxy_bin = find_binary("toxiproxy-server")
+    redis_bin = find_binary("redis-server", config.redis_server)
+    toxiproxy_bin = find_binary("toxiproxy-server", config.toxiproxy_server)
     workdir = Path(tempfile.mkdtemp(prefix="queue-chaos-"))
     processes: list[ManagedProcess] = []
     control: ToxiproxyControl | None = None

@@ -34,6 +34,14 @@ def compose_flags(services: Services) -> list[str]:
             "--proxy-upstream", str(services.redis), "--allow-flush"]
 
 
+def compose_env(services: Services) -> dict[str, str]:
+    """The same as compose_flags, as the QUEUE_CHAOS_* variables (for a pytest of a team's)."""
+    flags = compose_flags(services)
+    env = {f"QUEUE_CHAOS_{flag[2:].upper().replace('-', '_')}": value
+           for flag, value in zip(flags[:-1:2], flags[1::2], strict=True)}
+    return {**env, "QUEUE_CHAOS_ALLOW_FLUSH": "1"}
+
+
 def run_cli(*args: str) -> Run:
     """harness.cli.main in this process, its output captured."""
     out, err = io.StringIO(), io.StringIO()

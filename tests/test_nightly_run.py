@@ -74,6 +74,13 @@ def test_the_journal_follows_its_documented_schema(reference_run, phase1_run):
         jsonschema.validate(read_journal(out), JOURNAL_SCHEMA)
 
 
+def test_the_journal_and_the_page_name_the_redis_server_the_run_used(reference_run):
+    _, out = reference_run
+    server = read_journal(out)["versions"]["redis_server"]
+    assert server.split()[0] in ("redis", "valkey") and server.split()[1][0].isdigit()
+    assert f"local: {server} (speaks Redis" in (out / "report.html").read_text()
+
+
 def test_the_history_on_disk_holds_every_operation_of_the_run(reference_run):
     _, out = reference_run
     lines = (out / "history.jsonl").read_text().splitlines()

@@ -20,12 +20,15 @@ import pytest
 import yaml
 
 from harness.cli import build_parser
+from harness.databases import GITHUB_ARTIFACT
+from harness.nightly.run import HYPOTHESIS_DB
 from harness.report.junit import JUnitCase, write_junit
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOWS = ROOT / ".github" / "workflows"
 GATE = WORKFLOWS / "queue-chaos-gate.yml"
 NIGHTLY = WORKFLOWS / "queue-chaos-nightly.yml"
+ONE_STEP = WORKFLOWS / "queue-chaos-action.yml"  # uses ./action.yml: actionlint checks both
 ACTIONLINT = ROOT / ".bin" / "actionlint"
 SUMMARY_SCRIPT = ROOT / "examples" / "ci" / "junit_summary.py"
 
@@ -68,14 +71,14 @@ def queue_chaos_argv(workflow: dict[str, Any], job: dict[str, Any]) -> list[str]
     "actionlint is not installed: GOBIN=$PWD/.bin go install "
     "github.com/rhysd/actionlint/cmd/actionlint@v1.7.12"))
 def test_actionlint_finds_nothing_to_report():
-    done = subprocess.run([ACTIONLINT, "-no-color", GATE, NIGHTLY], cwd=ROOT,
+    done = subprocess.run([ACTIONLINT, "-no-color", GATE, NIGHTLY, ONE_STEP], cwd=ROOT,
                           capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
     if shutil.which("shellcheck") is None:
         pytest.skip("actionlint passed, but without shellcheck it did not check the scripts")
 
 
-@pytest.mark.parametrize("path", [GATE, NIGHTLY], ids=lambda p: p.name)
+@pytest.mark.parametrize("path", [GATE, NIGHTLY, ONE_STEP], ids=lambda p: p.name)
 def test_a_workflow_is_yaml_with_jobs_that_each_have_steps(path):
     workflow = load(path)
     assert workflow["name"].startswith("queue-chaos")
@@ -109,6 +112,15 @@ def test_the_gate_command_line_is_one_the_cli_accepts_with_both_reports():
     assert not args.no_machine  # the state machine runs in the gate
 
 
+def test_the_one_step_workflow_is_checkout_then_the_action_with_a_target():
+    job = load(ONE_STEP)["jobs"]["gate"]
+    assert uses(job) == ["actions/checkout", "./"]
+    action_inputs = yaml.safe_load((ROOT / "action.yml").read_text())["inputs"]
+    given = steps(job)[1]["with"]
+    assert given["target"] == "reference"
+    assert set(given) <= set(action_inputs)
+
+
 def test_the_nightly_runs_on_a_schedule_and_by_hand():
     workflow = load(NIGHTLY)
     assert workflow["on"]["schedule"][0]["cron"]
@@ -122,6 +134,14 @@ def test_the_nightly_command_line_is_one_the_cli_accepts(job_name):
     assert args.command == "nightly"
     assert args.budget == 30 * 60  # seconds
     assert str(args.out) == "reports/nightly"
+
+
+def test_the_nightly_uploads_its_example_database_as_the_artifact_github_urls_read():
+    job = load(NIGHTLY)["jobs"]["nightly"]
+    upload = next(s for s in steps(job) if s.get("name") == "Upload the example database")
+    assert upload["with"]["name"] == GITHUB_ARTIFACT
+    assert upload["with"]["path"] == "${{ env.REPORTS }}/" + HYPOTHESIS_DB
+    assert upload["if"] == "${{ !cancelled() }}"
 
 
 def test_the_compose_job_points_the_harness_at_its_service_containers():

@@ -5,16 +5,16 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from harness.cli import add_services_flags, services_config
+from harness.cli import add_services_flags, add_target_flag, services_config
 from harness.commands.progress import progress_line
 from harness.errors import ExitCode, UsageError
-from harness.gate import DEFAULT_BLOCKING, GateReport, run_gate
-from harness.invariants import Severity
+from harness.gate import DEFAULT_BLOCKING, GateReport, parse_blocking, render_report, run_gate
 from harness.profiles import profile_settings
 from harness.report.junit import JUnitCase, write_junit
+from harness.scenario import NOT_CHECKED
 from harness.services import open_services
 from harness.target import load_factory
-from harness.textable import render_table
+from harness.undeclared import warning
 from scenarios import CATALOGUE
 
 
@@ -23,8 +23,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "gate", help="all scenarios + the state machine: the CI gate",
         description="Run every scenario and the state machine (gate profile: deterministic) "
                     "against a target; exit 1 if a blocking finding is violated.")
-    parser.add_argument("--target", default="reference",
-                        help="reference (default), phase1, pipeline-fix or module:factory")
+    add_target_flag(parser)
     parser.add_argument("--block-on", default=",".join(sorted(s.value for s in DEFAULT_BLOCKING)),
                         help="severities that fail the gate (default CRITICAL,HIGH)")
     parser.add_argument("--junit", type=Path, help="write JUnit XML here")
@@ -36,44 +35,30 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     return parser
 
 
-def blocking_severities(text: str) -> frozenset[Severity]:
-    try:
-        return frozenset(Severity(part.strip().upper()) for part in text.split(",") if part)
-    except ValueError as exc:
-        names = ", ".join(s.value for s in Severity)
-        raise UsageError(f"bad --block-on {text!r}: a comma list of {names}") from exc
-
-
 def print_report(report: GateReport) -> None:
-    rows = [(r.id, r.severity, r.invariant,
-             r.result.upper() + (" (" + ", ".join(v for v in r.violated if v != r.invariant)
-                                 + ")" if set(r.violated) - {r.invariant} else ""),
-             "BLOCKS" if r.blocking else "")
-            for r in report.rows]
-    print(f"queue-chaos gate: target {report.target}")
-    print(render_table(("id", "severity", "invariant", "result", ""), rows))
-    print()
-    for row in report.blocked:
-        if row.trace:
-            print(row.trace)
-            print()
-    if report.machine_report and report.blocked:
-        print("state machine (minimal failing programs):")
-        print(report.machine_report)
-        print()
-    verdict = ("PASS" if report.passed else
-               f"FAIL: {len(report.blocked)} blocking finding(s): "
-               + ", ".join(r.id for r in report.blocked))
-    print(f"verdict: {verdict} (blocking: {', '.join(report.blocking_severities)})")
+    print(render_report(report))
+
+
+def junit_cases(report: GateReport) -> list[JUnitCase]:
+    """A case per row ("not checked" rows are skipped, with why), and a skipped case naming
+    the keys outside the target's schema when there are any."""
+    classname = f"queue_chaos.gate.{report.target}"
+    cases = [JUnitCase(name=f"{r.id} {r.invariant}", classname=classname,
+                       passed=r.result != "violated" or not r.blocking,
+                       message=(f"{r.severity}: {', '.join(r.violated)} violated" if r.violated
+                                else f"not checked: {r.note}" if r.result == NOT_CHECKED
+                                else ""),
+                       details=r.trace, seconds=r.seconds, skipped=r.result == NOT_CHECKED)
+             for r in report.rows]
+    if report.undeclared_keys:
+        cases.append(JUnitCase(name="undeclared keys", classname=classname, passed=True,
+                               skipped=True, message=warning(report.undeclared_keys)))
+    return cases
 
 
 def write_junit_report(report: GateReport, path: Path) -> None:
-    cases = [JUnitCase(name=f"{r.id} {r.invariant}", classname=f"queue_chaos.gate.{report.target}",
-                       passed=r.result != "violated" or not r.blocking,
-                       message=f"{r.severity}: {', '.join(r.violated)} violated" if r.violated
-                       else "", details=r.trace, seconds=r.seconds)
-             for r in report.rows]
-    write_junit(path, f"queue-chaos gate ({report.target})", cases)
+    write_junit(path, f"queue-chaos gate ({report.target} on {report.server})",
+                junit_cases(report))
 
 
 def prepare_report_dirs(*paths: Path | None) -> None:
@@ -90,7 +75,7 @@ def prepare_report_dirs(*paths: Path | None) -> None:
 
 
 def run(args: argparse.Namespace) -> ExitCode:
-    blocking = blocking_severities(args.block_on)
+    blocking = parse_blocking(args.block_on)
     load_factory(args.target)
     prepare_report_dirs(args.junit, args.json)
     settings = None if args.no_machine else profile_settings(

@@ -2,7 +2,8 @@
 
 The gate runs it under `gate`; the nightly run under `nightly`, keeping its example database
 in the run's folder. `--profile repro --database reports/latest/hypothesis-db` replays and
-shrinks what a night found, the next morning.
+shrinks what a night found, the next morning; `--database redis://...` or
+`--database github://OWNER/REPO` replays it from where the night shared it (harness.databases).
 """
 
 from __future__ import annotations
@@ -10,8 +11,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from harness.cli import add_services_flags, services_config
+from harness.cli import add_services_flags, add_target_flag, services_config
 from harness.commands.progress import progress_line
+from harness.databases import (
+    GITHUB_ARTIFACT,
+    open_database,
+    parse_database,
+    refuse_redis_under_test,
+)
 from harness.errors import ExitCode, UsageError
 from harness.machine import MachineSetup, run_by_severity
 from harness.profiles import PROFILES, profile_settings
@@ -25,12 +32,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         description="Run the state machine against a target under a profile (gate: "
                     "deterministic; nightly: random, with an example database; repro: "
                     "replay and shrink what a database holds). Exit 1 on a violation.")
-    parser.add_argument("--target", default="reference",
-                        help="reference (default), phase1, pipeline-fix, variant:ID or "
-                             "module:factory")
+    add_target_flag(parser)
     parser.add_argument("--profile", choices=PROFILES, default="gate")
-    parser.add_argument("--database", type=Path,
-                        help="example database directory (nightly, repro)")
+    parser.add_argument("--database", metavar="URL",
+                        help="example database (nightly, repro): a folder, "
+                             "redis://HOST:PORT/DB, or github://OWNER/REPO[/ARTIFACT] "
+                             f"(read-only; default artifact {GITHUB_ARTIFACT})")
     parser.add_argument("--seed", type=int, help="seed for a non-derandomized profile")
     parser.add_argument("--examples", type=int, help="examples (default: the profile's)")
     parser.add_argument("--steps", type=int, help="steps per example (default: the profile's)")
@@ -40,18 +47,24 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 def run(args: argparse.Namespace) -> ExitCode:
     load_factory(args.target)
-    if args.profile == "repro" and (args.database is None or not args.database.is_dir()):
+    url = parse_database(args.database) if args.database is not None else None
+    if args.profile == "repro" and (url is None or (
+            url.kind == "directory" and not Path(url.location).is_dir())):
         raise UsageError("--profile repro replays an example database: give --database DIR "
-                         "(e.g. reports/latest/hypothesis-db)")
-    settings = profile_settings(args.profile, database_dir=args.database,
+                         "(e.g. reports/latest/hypothesis-db), redis://... or github://...")
+    database = open_database(url) if url is not None else None
+    settings = profile_settings(args.profile, database_dir=database,
                                 max_examples=args.examples, step_count=args.steps)
     with open_services(services_config(args)) as services, \
             progress_line(f"state machine on {args.target} ({args.profile})"):
+        refuse_redis_under_test(url, services.redis.host, services.redis.port)
         result = run_by_severity(MachineSetup(services, args.target), settings, seed=args.seed)
+    ran = (f"{result.examples:,} examples run, {result.steps:,} steps"
+           + (" (shrinking included)" if not result.holds else ""))
     if result.holds:
-        print(f"state machine ({args.profile}) on {args.target}: every invariant held")
+        print(f"state machine ({args.profile}) on {args.target}: every invariant held ({ran})")
         return ExitCode.HOLDS
     print(result.report)
     print(f"state machine ({args.profile}) on {args.target}: violated "
-          + ", ".join(result.invariants_violated))
+          + ", ".join(result.invariants_violated) + f" ({ran})")
     return ExitCode.VIOLATION

@@ -12,7 +12,8 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from harness.cli import add_services_flags, services_config
+from harness.cli import add_services_flags, add_target_flag, services_config
+from harness.databases import parse_database
 from harness.errors import InfrastructureError, UsageError
 from harness.invariants import Violation
 from harness.nightly.artifacts import link_latest, write_artifacts
@@ -48,13 +49,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         epilog="exit codes: 0 holds, 1 violation, 3 infrastructure, 130 interrupted")
     parser.add_argument("--budget", required=True, type=_budget,
                         help="how long the workload runs: 60s, 5m, 1h30m ...")
-    parser.add_argument("--target", default="reference",
-                        help="reference (default), phase1, pipeline-fix or module:factory")
+    add_target_flag(parser)
     parser.add_argument("--seed", type=int, default=None,
                         help="seed of the fault schedule (default: drawn and printed)")
     parser.add_argument("--out", type=Path, default=None,
                         help="report directory (default: reports/<UTC timestamp>, with a "
                              "reports/latest link)")
+    parser.add_argument("--database", metavar="URL",
+                        help="also save the state machine's failures to (or, for github://, "
+                             "replay them from) this example database: a folder, "
+                             "redis://HOST:PORT/DB or github://OWNER/REPO[/ARTIFACT]; the run's "
+                             "own folder keeps them either way")
     parser.add_argument("--pushgateway", metavar="URL",
                         help="also push the run's metrics to this Prometheus Pushgateway")
     parser.add_argument("--producers", type=_positive, default=3)
@@ -85,10 +90,13 @@ def _out_dir(requested: Path | None) -> tuple[Path, bool]:
 
 def run(args: argparse.Namespace) -> int:
     load_factory(args.target)  # a target that does not import fails before any server starts
+    if args.database is not None:
+        parse_database(args.database)  # a bad URL fails before anything starts
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**31)
     options = NightlyOptions(budget=args.budget, target=args.target, seed=seed,
                              producers=args.producers, workers=args.workers,
-                             nemesis=args.nemesis, machine=args.machine)
+                             nemesis=args.nemesis, machine=args.machine,
+                             database=args.database)
     out, is_default = _out_dir(args.out)
     progress = progress_for(options.budget, sys.stderr, quiet=args.quiet)
     progress.message(f"nightly: target {options.target}, seed {seed}, budget "
@@ -113,6 +121,9 @@ def run(args: argparse.Namespace) -> int:
 
 def _print_summary(result: NightlyResult, out: Path, notes: list[str]) -> None:
     print(f"verdict: {result.status}")
+    if result.versions:
+        print(f"servers: {result.versions.get('redis_server', 'unknown')}, toxiproxy "
+              f"{result.versions.get('toxiproxy', 'unknown')}")
     if result.infrastructure:
         print(f"infrastructure: {result.infrastructure}")
     else:

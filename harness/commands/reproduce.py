@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import argparse
 
-from harness.cli import add_services_flags, services_config
+from harness.cli import add_services_flags, add_target_flag, services_config
 from harness.commands.progress import progress_line
 from harness.errors import ExitCode
 from harness.scenario import run_scenario
 from harness.services import open_services
 from harness.target import load_factory
+from harness.undeclared import warning
 from scenarios import select
 
 
@@ -22,8 +23,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         description="Run a scenario (e.g. CRITICAL-1, or MEDIUM-4 for its group) against a "
                     "target on real servers; exit 1 if it shows the violation, 0 if it holds.")
     parser.add_argument("id", help="scenario id (see 'queue-chaos list')")
-    parser.add_argument("--target", default="phase1",
-                        help="phase1 (default), reference, pipeline-fix or module:factory")
+    add_target_flag(parser, "phase1")
     add_services_flags(parser)
     return parser
 
@@ -32,6 +32,7 @@ def run(args: argparse.Namespace) -> ExitCode:
     scenarios = select(args.id)
     load_factory(args.target)  # a target that does not import fails before any server starts
     violated = False
+    undeclared: set[str] = set()
     with open_services(services_config(args)) as services, \
             progress_line(f"reproducing on {args.target}") as update:
         for scenario in scenarios:
@@ -40,4 +41,7 @@ def run(args: argparse.Namespace) -> ExitCode:
             print(result.trace)
             print()
             violated = violated or result.violated
+            undeclared.update(result.undeclared_keys)
+    if undeclared:
+        print(warning(undeclared))
     return ExitCode.VIOLATION if violated else ExitCode.HOLDS

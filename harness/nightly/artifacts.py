@@ -207,6 +207,7 @@ def journal_of(result: NightlyResult) -> dict[str, Any]:
         },
         "versions": {
             "redis": result.versions.get("redis", "unknown"),
+            "redis_server": result.versions.get("redis_server", "unknown"),
             "toxiproxy": result.versions.get("toxiproxy", "unknown"),
             "python": platform.python_version(),
             "queue_chaos": __version__,

@@ -4,7 +4,9 @@ Hypothesis has no wall-clock budget, so the machine runs in batches of examples 
 share of the budget is spent or a batch finds a counterexample. Batches are random, not
 seeded: Hypothesis saves no failure to its database under a fixed seed, and the database is
 what makes a night's failure replay. It lives in the run's output directory:
-`queue-chaos machine --target T --profile repro --database DIR/hypothesis-db`.
+`queue-chaos machine --target T --profile repro --database DIR/hypothesis-db`; with a shared
+database (`nightly --database URL`: a Redis, another folder, a CI artifact to read from) the
+failures go there too, and the replay command names it.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from harness.databases import parse_database, refuse_redis_under_test, with_local
 from harness.machine import MachineResult, MachineSetup, run_by_severity
 from harness.profiles import profile_settings
 from harness.services import Services
@@ -23,10 +26,12 @@ MAX_DETAIL = 20_000  # characters of Hypothesis's report kept in the journal
 
 
 def run_stateful_machine(target: str, services: Services, database_dir: Path,
-                         seconds: float) -> dict[str, Any]:
+                         seconds: float, shared: str | None = None) -> dict[str, Any]:
     """The machine's result as journal fields; InfrastructureError propagates (no verdict)."""
     database_dir.mkdir(parents=True, exist_ok=True)
-    settings = profile_settings(PROFILE, database_dir=database_dir,
+    url = parse_database(shared) if shared else None
+    refuse_redis_under_test(url, services.redis.host, services.redis.port)
+    settings = profile_settings(PROFILE, database_dir=with_local(database_dir, url),
                                 max_examples=BATCH_EXAMPLES)
     started = time.monotonic()
     batches = 0
@@ -46,6 +51,7 @@ def run_stateful_machine(target: str, services: Services, database_dir: Path,
         "seconds": round(time.monotonic() - started, 3),
         "batches": batches,
         "database": database_dir.name,
+        "shared_database": url.display() if url is not None else None,
         "replay": f"queue-chaos machine --target {target} --profile repro "
-                  f"--database {database_dir}",
+                  f"--database {url.display() if url is not None else database_dir}",
     }

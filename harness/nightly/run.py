@@ -21,6 +21,7 @@ from typing import Any
 import redis
 
 from harness.checker import Checker
+from harness.databases import parse_database
 from harness.errors import ExitCode, InfrastructureError
 from harness.history import History
 from harness.invariants import Violation
@@ -62,6 +63,8 @@ class NightlyOptions:
     policy: ClientPolicy = field(default_factory=ClientPolicy)
     drain_seconds: float | None = None  # None: half the budget, 10 to 60 s
     machine_share: float = 0.2  # of the budget, for the stateful machine after the workload
+    database: str | None = None  # a shared example database URL (harness.databases), besides
+    # the run's own folder: the machine's failures go to both
 
     @property
     def machine_seconds(self) -> float:
@@ -85,6 +88,8 @@ class NightlyOptions:
             command += f" --producers {self.producers} --workers {self.workers}"
         if not self.nemesis:
             command += " --no-nemesis"
+        if self.database:
+            command += f" --database {parse_database(self.database).display()}"
         return command
 
     def planned_schedule(self) -> Schedule:
@@ -321,7 +326,7 @@ class NightlyRun:
             with self._phase("machine"):
                 result.machine = run_stateful_machine(
                     self.options.target, self.services, self.out / HYPOTHESIS_DB,
-                    seconds=self.options.machine_seconds)
+                    seconds=self.options.machine_seconds, shared=self.options.database)
             self._machine_violations(result.machine)
 
     def _judge(self) -> None:

@@ -14,8 +14,9 @@ Schema version 1 (JOURNAL_SCHEMA below is the JSON Schema; fields marked * alway
                     UTC), workload_seconds, drain_seconds, total_seconds, phase_seconds
                     ({setup, workload, stop, drain, judge, machine}: where the time went),
                     interrupted, replay_command}
-  versions*        {redis, toxiproxy, python, queue_chaos, target} (strings; "unknown" when
-                    a server could not be asked)
+  versions*        {redis, redis_server, toxiproxy, python, queue_chaos, target} (strings;
+                    "unknown" when a server could not be asked; redis is the Redis version
+                    the server speaks, redis_server its own name and version: "valkey 9.1.2")
   verdict*         {status: holds | violated | infrastructure | interrupted, exit_code,
                     headline (one sentence), reason (null or why there is no verdict)}
   invariants*      [{name, severity, promise, status: holds | violated | not_judged,
@@ -37,7 +38,8 @@ Schema version 1 (JOURNAL_SCHEMA below is the JSON Schema; fields marked * alway
   drain*           {requeued, retried_requests, unresolved_requests, finished, emptied,
                     timed_out, seconds} or {} when the run never reached it
   stateful_machine*  {status: passed | failed | not_run | error, detail, invariants_violated,
-                      seconds, database}
+                      seconds, database, shared_database (the --database URL, a password
+                      hidden, or null; added later, not required)}
   infrastructure*  {error: null or the message}
   files*           {history, timeseries, junit, metrics, html, hypothesis_db}: names
                     relative to the journal's directory
@@ -97,7 +99,9 @@ JOURNAL_SCHEMA: dict[str, Any] = {
             "replay_command": _STR,
         }),
         "versions": _object({k: _STR for k in
-                             ("redis", "toxiproxy", "python", "queue_chaos", "target")}),
+                             ("redis", "redis_server", "toxiproxy", "python", "queue_chaos",
+                              "target")},  # redis_server was added later: not required
+                            ["redis", "toxiproxy", "python", "queue_chaos", "target"]),
         "verdict": _object({
             "status": {"enum": list(VERDICTS)}, "exit_code": {"type": "integer"},
             "headline": _STR, "reason": {"type": ["string", "null"]},
@@ -138,7 +142,8 @@ JOURNAL_SCHEMA: dict[str, Any] = {
             "status": {"enum": ["passed", "failed", "not_run", "error"]}, "detail": _STR,
             "invariants_violated": {"type": "array", "items": _STR},
             "seconds": _NUM, "database": {"type": ["string", "null"]},
-        }),
+            "shared_database": {"type": ["string", "null"]},
+        }, ["status", "detail", "invariants_violated", "seconds", "database"]),
         "infrastructure": _object({"error": {"type": ["string", "null"]}}),
         "files": _object({k: _STR for k in
                           ("history", "timeseries", "junit", "metrics", "html",
