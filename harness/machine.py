@@ -123,7 +123,7 @@ class BadJobId:
     job_id: Any
 
 
-JobRef = Request | NoSuchJob | BadJobId
+JobRef = Request | Lease | NoSuchJob | BadJobId  # a lease names its job too
 
 
 def from_bundles(*bundles: Bundle, otherwise: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
@@ -192,6 +192,8 @@ class MachineBase(RuleBasedStateMachine):
         """(workspace, job id) an operation on `job` names: its own workspace unless told."""
         if isinstance(job, Request):
             return workspace_id or job.workspace_id, self.driver.job_id(job)
+        if isinstance(job, Lease):
+            return workspace_id or job.workspace_id, job.job_id
         return workspace_id or WORKSPACES[0], job.job_id
 
     @invariant()
@@ -224,7 +226,7 @@ def machine_class(setup: MachineSetup) -> type[MachineBase]:
         seeded = Bundle("seeded")  # jobs another writer wrote: read and updated, not enqueued
         leases = Bundle("leases")
         no_such_job = st.builds(NoSuchJob, job_ids(schema))
-        jobs = weighted((12, from_bundles(requests, seeded, otherwise=no_such_job)),
+        jobs = weighted((12, from_bundles(requests, seeded, leases, otherwise=no_such_job)),
                         (1, no_such_job), (1, st.builds(BadJobId, bad_job_ids(schema))))
 
         @initialize(kinds=kinds)
@@ -299,12 +301,11 @@ def machine_class(setup: MachineSetup) -> type[MachineBase]:
         @precondition(lambda self: self.has_jobs())
         @rule(job=weighted((3, from_bundles(consumes(leases), otherwise=jobs)), (1, jobs)),
               workspace_id=other_workspace, succeeded=st.booleans(), data=st.data())
-        def finish(self, job: Lease | JobRef, workspace_id: str | None, succeeded: bool,
+        def finish(self, job: JobRef, workspace_id: str | None, succeeded: bool,
                    data: st.DataObject) -> None:
             """complete (or fail) of a leased job, mostly by the worker holding the lease;
             else of any job: one not leased, one that does not exist, another's."""
-            ws, job_id = ((workspace_id or job.workspace_id, job.job_id)
-                          if isinstance(job, Lease) else self.job_of(job, workspace_id))
+            ws, job_id = self.job_of(job, workspace_id)
             faults = self.faults(data, OpKind.COMPLETE if succeeded else OpKind.FAIL)
             self.step(lambda d: d.finish_job(ws, job_id, succeeded, faults))
 
