@@ -30,7 +30,7 @@ from harness.spec.contract import DualWriteContract
 from harness.target import FAR_FUTURE, Job, JobStatus, QueueTarget, build_target, encode_job
 
 LEASE_SECONDS = 30.0
-DRIVER_POLICY = ClientPolicy(socket_timeout=0.25, connect_timeout=0.5)
+DRIVER_POLICY = ClientPolicy(socket_timeout=1.0, connect_timeout=1.0)  # a stall waits STALL_WAIT
 
 
 @dataclass(frozen=True, eq=False)

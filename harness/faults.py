@@ -5,7 +5,7 @@ between the target and Redis; none is a Python exception raised in place of a ne
 
   request_lost  the command never reaches Redis; the connection closes     limit_data up, 0 B
   reply_lost    Redis executes it; the reply never arrives (ambiguous)      limit_data down, 0 B
-  stall         Redis executes it; no reply until the client's timeout     timeout down, 0 ms
+  stall         Redis executes it; no reply: the client times out           timeout down, 0 ms
   reset         the connection is reset (RST) as the command is sent       reset_peer up
   partial       the request is cut part-way: a pipeline runs only its head  limit_data up, N B
   latency       every reply is late, but within the client's timeout       latency down
@@ -35,6 +35,9 @@ AMBIGUOUS = frozenset({FaultKind.REPLY_LOST, FaultKind.STALL, FaultKind.PARTIAL}
 NEEDS_FRESH_CONNECTION = frozenset({FaultKind.RESET})
 
 LATENCY_MS = 40  # well below the harness client's socket timeout
+# A stalled round trip gets this socket timeout (the injector sets it for that round trip
+# only): the reply never comes while the toxic is there, so waiting longer proves nothing.
+STALL_WAIT = 0.05
 LATENCY_JITTER_MS = 10
 
 

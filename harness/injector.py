@@ -27,7 +27,7 @@ import redis
 from redis.connection import Connection
 
 from harness.errors import QueueChaosError, ToxiproxyError, UsageError
-from harness.faults import NEEDS_FRESH_CONNECTION, Fault, toxics_for
+from harness.faults import NEEDS_FRESH_CONNECTION, STALL_WAIT, Fault, FaultKind, toxics_for
 from harness.redis_client import ClientPolicy, build_client
 from harness.resp import keys_touched
 from harness.toxiproxy import ToxiproxyControl
@@ -246,6 +246,11 @@ class RoundTripConnection(Connection):
             self.connect()
         else:
             injector.arm(fault, request_bytes)
+        if fault.kind is FaultKind.STALL and self._sock is not None:
+            # No reply comes until the toxic goes: wait a short while, not the client's whole
+            # socket timeout. redis-py drops the connection after the timeout, so the next
+            # round trip has the client's own timeout again.
+            self._sock.settimeout(min(self.socket_timeout or STALL_WAIT, STALL_WAIT))
 
 
 def injected_client(

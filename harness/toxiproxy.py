@@ -48,6 +48,9 @@ class ToxiproxyControl:
         self.timeout = timeout
         self._session = requests.Session()
         self._session.headers["User-Agent"] = USER_AGENT
+        # The control API is a server the harness was told of: never through an HTTP proxy
+        # from the environment (and requests would read the environment on every call).
+        self._session.trust_env = False
 
     def close(self) -> None:
         self._session.close()

@@ -62,6 +62,22 @@ def test_stall_times_out_although_redis_ran_the_command(qc_injector, qc_faulted_
     assert qc_redis.get("k") == "v"
 
 
+def test_a_stall_waits_the_short_stall_wait_not_the_clients_whole_socket_timeout(qc_services):
+    patient = ClientPolicy(socket_timeout=30.0)
+    injector = FaultInjector(qc_services.control, qc_services.proxy_name)
+    client = injected_client(qc_services.proxy.host, qc_services.proxy.port, injector, patient)
+    try:
+        started = time.monotonic()
+        error = set_under(injector, client, FaultKind.STALL)
+        waited = time.monotonic() - started
+        assert isinstance(error, redis.exceptions.TimeoutError)
+        assert waited < patient.socket_timeout  # STALL_WAIT, not the client's 30 s
+        assert client.set("after", "v")  # the next round trip has the client's timeout again
+    finally:
+        client.close()
+        injector.heal()
+
+
 def test_reset_fails_with_a_connection_reset_and_redis_never_runs_it(
     qc_injector, qc_faulted_client, qc_redis
 ):
