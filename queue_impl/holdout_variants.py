@@ -1,0 +1,464 @@
+"""HOLDOUT single-defect queues: kept apart to measure how many real defects the harness catches.
+
+A detector must be measured on defects it was not tuned on. Each class here is the reference
+with ONE mistake a team writing a queue plausibly makes, written from the contract text in
+harness/target.py alone (not from the harness's judging code), of kinds the variants in
+queue_impl.variants do not already carry. Nothing in the harness names these queues: do not
+tune the harness on them; load one by "queue_impl.holdout_variants:make_<name>" to measure.
+
+H-6, H-7, H-8 and H-17 show only when a Redis call fails or its reply is lost; the others
+show on a healthy network (H-10 needs a job left in the old schema only, H-12 more keys than
+one SCAN page covers).
+
+Round trips of each replaced method (the rest is the reference: one EVALSHA per write):
+  H-6  dequeue          1 LMOVE pending -> processing  2 EVALSHA (lease, status running)
+                        (again from 1 while a moved id has no record)
+  H-7  update_status    the reference's one EVALSHA; a redis error is logged, not raised
+  H-8  requeue_expired  1 ZRANGEBYSCORE leases  2 EVALSHA put-back, re-sent by the queue
+                        (up to 3 times) on a connection error or timeout
+  H-10 get_job          the reference's MULTI/EXEC, then 2 HSET of the new record on fallback
+  H-12 list_jobs        one SCAN page per schema (no cursor loop), then the pipelined read
+  H-16 update_status    the reference's one EVALSHA, then 2 RPUSH when the status is queued
+  H-1..H-5, H-9, H-11, H-13..H-15, H-17 change no round trip.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
+
+import redis
+from prometheus_client import CollectorRegistry
+
+from harness.target import MAX_PAYLOAD_BYTES, Job, JobStatus, KeyKind, decode_job, encode_job
+from queue_impl import reference, validation
+from queue_impl.records import new_job
+from queue_impl.reference import ReferenceQueue, lua_prelude
+from queue_impl.telemetry import record_dual_write_attempt
+
+log = logging.getLogger(__name__)
+
+
+def _patched(source: str, old: str, new: str) -> str:
+    """The reference script with one fragment replaced; loud if the fragment is gone."""
+    if source.count(old) != 1:
+        raise AssertionError(f"fragment to patch not found exactly once: {old!r}")
+    return source.replace(old, new)
+
+
+def _rewired(
+    script: Callable[..., Any],
+    *,
+    change_keys: Callable[[list[str]], list[str]] = list,
+    change_args: Callable[[list[Any]], list[Any]] = list,
+) -> Callable[..., Any]:
+    """`script`, called with its KEYS or ARGV changed first: the one value a variant builds
+    differently from the reference, without copying the method that builds the rest."""
+
+    def call(keys: Sequence[str] = (), args: Sequence[Any] = ()) -> Any:
+        return script(keys=change_keys(list(keys)), args=change_args(list(args)))
+
+    return call
+
+
+# --- visible without any fault -------------------------------------------------------------
+
+
+class DequeueNewestFirst(ReferenceQueue):
+    """H-1: dequeue leases the NEWEST pending job (LMOVE RIGHT RIGHT: a stack, not a queue).
+
+    Breaks dequeue: "Lease the oldest pending job", and the words: "pending ... its head
+    (left) is the oldest job".
+    """
+
+    def __init__(self, client: redis.Redis, registry: CollectorRegistry) -> None:
+        super().__init__(client, registry)
+        source = _patched(reference.DEQUEUE, "'LEFT', 'RIGHT'", "'RIGHT', 'RIGHT'")
+        self._dequeue = self._script(lua_prelude(self.key_schema) + source)
+
+
+class DequeueReturnsBeforeRunning(ReferenceQueue):
+    """H-2: dequeue reads the job, THEN marks it running, and returns what it read: the
+    returned job says status queued while Redis holds running.
+
+    Breaks dequeue: "the job is returned as get_job in its own workspace would now return it".
+    """
+
+    def __init__(self, client: redis.Redis, registry: CollectorRegistry) -> None:
+        super().__init__(client, registry)
+        source = _patched(
+            reference.DEQUEUE,
+            "    set_status(records, 'running')\n"
+            "    return redis.call('HGETALL', records[1])\n",
+            "    local record = redis.call('HGETALL', records[1])\n"
+            "    set_status(records, 'running')\n"
+            "    return record\n",
+        )
+        self._dequeue = self._script(lua_prelude(self.key_schema) + source)
+
+
+class LeaseDeadlineInMilliseconds(ReferenceQueue):
+    """H-3: dequeue stores the lease deadline in epoch MILLISECONDS (the team's JS habit), so
+    requeue_expired, comparing with epoch seconds, never finds it expired: a dead worker's
+    job is never requeued.
+
+    Breaks the words: "leases ... leased job id -> deadline (epoch seconds)", and dequeue:
+    "a lease whose deadline is the wall clock during the call plus `lease_seconds`".
+    """
+
+    def __init__(self, client: redis.Redis, registry: CollectorRegistry) -> None:
+        super().__init__(client, registry)
+        self._dequeue = _rewired(self._dequeue, change_args=lambda argv: [argv[0] * 1000])
+
+
+class LeaseKeyMisspelt(ReferenceQueue):
+    """H-4: dequeue writes leases to a hand-typed key, "ai:queue:lease" (no final s), not the
+    schema's `lease_key`; requeue_expired reads the schema's key and finds no lease.
+
+    Breaks dequeue: the job "gets a lease" (in `lease_key`, per "leases  the sorted set
+    `lease_key`" and the KeySchema: "Every key a target writes, in one place").
+    """
+
+    MISSPELT_LEASE_KEY = "ai:queue:lease"
+
+    def __init__(self, client: redis.Redis, registry: CollectorRegistry) -> None:
+        super().__init__(client, registry)
+        self._dequeue = _rewired(
+            self._dequeue, change_keys=lambda keys: [*keys[:2], self.MISSPELT_LEASE_KEY]
+        )
+
+
+class FinishRequiresLease(ReferenceQueue):
+    """H-5: complete and fail refuse a job that is not in processing (JobNotFound, nothing
+    written): a worker whose lease ended and was requeued cannot report its work.
+
+    Breaks complete: "A job that is not leased is finished all the same" (and JobNotFound
+    only "if the job is not readable in `workspace_id`"); fail is "as complete does".
+    """
+
+    def __init__(self, client: redis.Redis, registry: CollectorRegistry) -> None:
+        super().__init__(client, registry)
+        source = _patched(
+            reference.FINISH,
+            "redis.call('LREM', KEYS[1], 1, ARGV[2])\n",
+            "if redis.call('LREM', KEYS[1], 1, ARGV[2]) == 0 then return 0 end\n",
+        )
+        self._finish = self._script(lua_prelude(self.key_schema) + source)
+
+
+# --- visible only when a Redis call fails or its reply is lost ------------------------------
+
+# KEYS queue, processing, leases; ARGV deadline, job id (already moved to processing).
+LEASE_MOVED_JOB = """
+local id = ARGV[2]
+local records = records_of(id)
+if #records == 0 then
+  redis.call('LREM', KEYS[2], -1, id)
+  return false
+end
+redis.call('ZADD', KEYS[3], ARGV[1], id)
+set_status(records, 'running')
+return redis.call('HGETALL', records[1])
+"""
+
+
+class LeaseAfterMove(ReferenceQueue):
+    """H-6: dequeue moves the job to processing in one round trip and leases it in a second.
+    When the second fails, the job sits in processing with no lease and status queued:
+    requeue_expired never brings it back, and no later dequeue sees it. Lost.
+
+    Breaks dequeue: "the head of pending moves to processing, gets a lease ..., its records
+    get status running" (all of it, or, when the outcome is unknown, none of it).
+    """
+
+    def __init__(self, client: redis.Redis, registry: CollectorRegistry) -> None:
+        super().__init__(client, registry)
+        self._lease = self._script(lua_prelude(self.key_schema) + LEASE_MOVED_JOB)
+
+    def dequeue(self, lease_seconds: float) -> Job | None:
+        lease = validation.validate_lease_seconds(lease_seconds)
+        schema = self.key_schema
+        keys = [schema.queue_key, schema.processing_key, schema.lease_key]
+        with self._counted("dequeue"):
+            while (job_id := self.client.lmove(*keys[:2], "LEFT", "RIGHT")) is not None:
+                reply = self._lease(keys=keys, args=[time.time() + lease, job_id])
+                if reply:
+                    return decode_job(reference._as_record(reply))
+        return None
+
+
+class UpdateStatusSwallowsErrors(ReferenceQueue):
+    """H-7: update_status logs a redis error and returns normally ("status is best effort"):
+    the caller is told the status was set when it may never have reached Redis.
+
+    Breaks the module docstring: a redis.RedisError means "the outcome is unknown", so a
+    normal return must mean update_status happened: "Every record of the job readable in
+    `workspace_id` gets `status`".
+    """
+
+    def update_status(self, workspace_id: str, job_id: str, status: str) -> None:
+        try:
+            super().update_status(workspace_id, job_id, status)
+        except redis.RedisError as exc:
+            log.warning("update_status %s -> %s not written: %s", job_id, status, exc)
+
+
+# KEYS queue, processing, leases; ARGV the expired job ids. Returns them.
+PUT_BACK = """
+for _, id in ipairs(ARGV) do
+  redis.call('ZREM', KEYS[3], id)
+  redis.call('LREM', KEYS[2], 1, id)
+  redis.call('RPUSH', KEYS[1], id)
+  set_status(records_of(id), 'queued')
+end
+return ARGV
+"""
+
+PUT_BACK_ATTEMPTS = 3
+
+
+class RequeueRetriesPutBack(ReferenceQueue):
+    """H-8: requeue_expired reads the expired leases, then puts those jobs back in a script it
+    re-sends itself on a connection error. The script pushes without checking the job was
+    still in processing, so a re-send after a LOST REPLY pushes every job a second time: one
+    job, two pending entries, run twice.
+
+    Breaks requeue_expired: "each such job in processing leaves it, goes to the tail of
+    pending" (one entry per job put back, as the reference's single guarded script does).
+    """
+
+    def __init__(self, client: redis.Redis, registry: CollectorRegistry) -> None:
+        super().__init__(client, registry)
+        self._put_back = self._script(lua_prelude(self.key_schema) + PUT_BACK)
+
+    def requeue_expired(self, now: float | None = None) -> list[str]:
+        now = validation.validate_now(now)
+        schema = self.key_schema
+        keys = [schema.queue_key, schema.processing_key, schema.lease_key]
+        with self._counted("requeue"):
+            expired = self.client.zrangebyscore(
+                schema.lease_key, "-inf", time.time() if now is None else now
+            )
+            if expired:
+                self._put_back_retrying(keys, expired)
+            return list(expired)
+
+    def _put_back_retrying(self, keys: list[str], job_ids: list[str]) -> None:
+        """The put-back, re-sent on a connection error: "it is only a push"."""
+        for attempt in range(1, PUT_BACK_ATTEMPTS + 1):
+            try:
+                self._put_back(keys=keys, args=job_ids)
+                return
+            except (redis.ConnectionError, redis.TimeoutError):
+                if attempt == PUT_BACK_ATTEMPTS:
+                    raise
+
+
+# --- requeue, reads, validation, key layout, status changes: no fault; telemetry: a fault --
+
+
+class RequeueStrictDeadline(ReferenceQueue):
+    """H-9: requeue_expired takes only leases whose deadline is strictly BEFORE now
+    (ZRANGEBYSCORE -inf "(now"): a lease ending exactly at `now` stays.
+
+    Breaks requeue_expired: "Every lease with deadline <= now goes".
+    """
+
+    def __init__(self, client: redis.Redis, registry: CollectorRegistry) -> None:
+        super().__init__(client, registry)
+        source = _patched(reference.REQUEUE_EXPIRED, "'-inf', ARGV[1]", "'-inf', '(' .. ARGV[1]")
+        self._requeue_expired = self._script(lua_prelude(self.key_schema) + source)
+
+
+class GetJobMigratesOnRead(ReferenceQueue):
+    """H-10: get_job "lazily migrates": when it answers from the old record, it copies that
+    record into the new schema.
+
+    Breaks get_job: "Changes nothing", and "What no operation does: ... create the record of
+    a schema a job lacks (a job another writer left in one schema stays in one schema)".
+    """
+
+    def _fallback(self, workspace_id: str, old_record: dict[str, str]) -> Job | None:
+        job = super()._fallback(workspace_id, old_record)
+        if job is not None:
+            self.client.hset(self.key_schema.new_job_key(workspace_id, job.job_id),
+                             mapping=old_record)
+        return job
+
+
+class ListJobsBothSchemas(ReferenceQueue):
+    """H-11: list_jobs concatenates the old-schema and new-schema listings instead of merging
+    them by id: every dual-written job is listed twice.
+
+    Breaks list_jobs: "Each job readable in `workspace_id` once".
+    """
+
+    def list_jobs(self, workspace_id: str) -> list[Job]:
+        workspace_id = self._workspace(workspace_id)
+        return [*self._old_schema_jobs(workspace_id), *self._new_schema_jobs(workspace_id)]
+
+
+class ListJobsOneScanPage(ReferenceQueue):
+    """H-12: list_jobs makes ONE SCAN call (COUNT 1000) and never follows the cursor: in a
+    Redis with more keys than one page covers, jobs are missing from the list.
+
+    Breaks list_jobs: "Every job of the workspace, whichever schema holds it".
+    """
+
+    def _scan(self, pattern: str, kind: KeyKind) -> Iterator[str]:
+        _cursor, keys = self.client.scan(0, match=pattern, count=1000)
+        return (key for key in keys if self.key_schema.parse(key).kind is kind)
+
+
+class LeaseSecondsAcceptsBool(ReferenceQueue):
+    """H-13: dequeue checks `lease_seconds` with isinstance(value, int | float), which a bool
+    passes (bool is an int): dequeue(True) leases a job for one second.
+
+    Breaks the admitted inputs: "lease_seconds  a finite int or float > 0 (not a bool)";
+    "anything else raises ValueError and writes nothing".
+    """
+
+    def dequeue(self, lease_seconds: float) -> Job | None:
+        if (not isinstance(lease_seconds, int | float) or not math.isfinite(lease_seconds)
+                or lease_seconds <= 0):
+            raise ValueError(f"lease_seconds {lease_seconds!r} is invalid: a number > 0")
+        return super().dequeue(float(lease_seconds))
+
+
+class PayloadOnlySerialisable(ReferenceQueue):
+    """H-14: enqueue checks only that the payload is a dict json.dumps accepts (and its size),
+    not that JSON gives it back unchanged: tuples, int keys and NaN are stored, and get_job
+    returns something else (a list, a str key) than what was enqueued.
+
+    Breaks the admitted inputs: "payload  a dict that JSON gives back unchanged (str keys,
+    lists, no NaN)"; "anything else raises ValueError and writes nothing".
+    """
+
+    def _valid_new_job(
+        self, workspace_id: Any, payload: Any, client_request_id: Any
+    ) -> Job:
+        workspace_id = self._workspace(workspace_id)
+        validation.validate_request_id(client_request_id, self.key_schema)
+        if not isinstance(payload, Mapping):
+            raise ValueError("payload is invalid: must be a dict")
+        try:
+            size = len(json.dumps(payload, separators=(",", ":")).encode())
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"payload is invalid: not JSON-serialisable ({exc})") from None
+        if size > MAX_PAYLOAD_BYTES:
+            raise ValueError(f"payload is invalid: {size} bytes, limit {MAX_PAYLOAD_BYTES}")
+        return new_job(workspace_id, payload, client_request_id)
+
+
+class IdempotencyKeyWithoutWorkspace(ReferenceQueue):
+    """H-15: enqueue builds the idempotency key by hand as {idempotency_prefix}{request id},
+    leaving out the workspace: the same request id in two workspaces gives the second
+    workspace the FIRST workspace's job id (and a key the schema cannot parse).
+
+    Breaks the words: "idempotency  {idempotency_prefix}W:{request id}", and enqueue: "If
+    (workspace_id, client_request_id) has an idempotency entry ..." (the pair, not the id).
+    """
+
+    def enqueue(
+        self, workspace_id: str, payload: Mapping[str, Any], client_request_id: str
+    ) -> str:
+        job = self._valid_new_job(workspace_id, payload, client_request_id)
+        schema = self.key_schema
+        keys = [
+            f"{schema.idempotency_prefix}{client_request_id}",
+            schema.old_job_key(job.job_id),
+            schema.new_job_key(job.workspace_id, job.job_id),
+            schema.queue_key,
+        ]
+        fields = [item for pair in encode_job(job).items() for item in pair]
+        with self._counted("enqueue"):
+            return self._enqueue(keys=keys, args=[job.job_id, *fields])
+
+
+class QueuedStatusRequeues(ReferenceQueue):
+    """H-16: update_status to queued also pushes the job onto pending (the team's "retry this
+    job" button): a finished job runs again, a pending one is in pending twice.
+
+    Breaks update_status: "nothing else changes: no list or lease moves ... (a caller who
+    sets queued on a finished job does not requeue it)".
+    """
+
+    def update_status(self, workspace_id: str, job_id: str, status: str) -> None:
+        super().update_status(workspace_id, job_id, status)
+        if status == JobStatus.QUEUED:
+            self.client.rpush(self.key_schema.queue_key, job_id)
+
+
+class TelemetryCountedUpFront(ReferenceQueue):
+    """H-17: a dual write is counted as a success when it STARTS, so a write that then raises
+    a redis error is reported as a success and no failure is ever counted.
+
+    Breaks MetricNames: dual_writes "labels ... outcome (success | failure): one per call";
+    a call that failed is counted with outcome success.
+    """
+
+    @contextlib.contextmanager
+    def _counted(self, operation: str) -> Iterator[None]:
+        record_dual_write_attempt(self.metrics, operation, success=True)
+        yield
+
+
+# --- factories and the list ----------------------------------------------------------------
+
+make_dequeue_newest_first = DequeueNewestFirst
+make_dequeue_returns_before_running = DequeueReturnsBeforeRunning
+make_lease_deadline_in_milliseconds = LeaseDeadlineInMilliseconds
+make_lease_key_misspelt = LeaseKeyMisspelt
+make_finish_requires_lease = FinishRequiresLease
+make_lease_after_move = LeaseAfterMove
+make_update_status_swallows_errors = UpdateStatusSwallowsErrors
+make_requeue_retries_put_back = RequeueRetriesPutBack
+make_requeue_strict_deadline = RequeueStrictDeadline
+make_get_job_migrates_on_read = GetJobMigratesOnRead
+make_list_jobs_both_schemas = ListJobsBothSchemas
+make_list_jobs_one_scan_page = ListJobsOneScanPage
+make_lease_seconds_accepts_bool = LeaseSecondsAcceptsBool
+make_payload_only_serialisable = PayloadOnlySerialisable
+make_idempotency_key_without_workspace = IdempotencyKeyWithoutWorkspace
+make_queued_status_requeues = QueuedStatusRequeues
+make_telemetry_counted_up_front = TelemetryCountedUpFront
+
+HOLDOUT: dict[str, tuple[str, str]] = {
+    "H-1": ("make_dequeue_newest_first", "dequeue leases the newest pending job, not the oldest"),
+    "H-2": ("make_dequeue_returns_before_running",
+            "dequeue returns the job as read before it was marked running (status queued)"),
+    "H-3": ("make_lease_deadline_in_milliseconds",
+            "lease deadlines stored in epoch milliseconds: requeue_expired never finds one"),
+    "H-4": ("make_lease_key_misspelt",
+            "dequeue writes leases to 'ai:queue:lease', not the schema's lease_key"),
+    "H-5": ("make_finish_requires_lease",
+            "complete/fail raise JobNotFound for a job that is not in processing"),
+    "H-6": ("make_lease_after_move",
+            "dequeue moves then leases in two round trips: a failed second one loses the job"),
+    "H-7": ("make_update_status_swallows_errors",
+            "update_status logs a redis error and returns as if it had succeeded"),
+    "H-8": ("make_requeue_retries_put_back",
+            "requeue_expired re-sends an unguarded put-back after a lost reply: pushed twice"),
+    "H-9": ("make_requeue_strict_deadline",
+            "requeue_expired takes deadline < now, leaving a lease that ends exactly at now"),
+    "H-10": ("make_get_job_migrates_on_read",
+             "get_job copies an old-only job into the new schema (read repair)"),
+    "H-11": ("make_list_jobs_both_schemas",
+             "list_jobs lists every dual-written job twice (old and new, not merged)"),
+    "H-12": ("make_list_jobs_one_scan_page",
+             "list_jobs reads one SCAN page only: misses jobs in a bigger Redis"),
+    "H-13": ("make_lease_seconds_accepts_bool", "dequeue accepts lease_seconds=True"),
+    "H-14": ("make_payload_only_serialisable",
+             "enqueue accepts payloads JSON does not give back (tuples, int keys, NaN)"),
+    "H-15": ("make_idempotency_key_without_workspace",
+             "idempotency key without the workspace: one request id is shared across tenants"),
+    "H-16": ("make_queued_status_requeues",
+             "update_status to queued pushes the job onto pending again"),
+    "H-17": ("make_telemetry_counted_up_front",
+             "dual writes counted as success before the write: failures count as success"),
+}
