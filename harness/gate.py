@@ -21,7 +21,7 @@ from harness import __version__
 from harness.driver import Driver
 from harness.errors import UsageError
 from harness.invariants import INVARIANTS, STATIC_INVARIANTS, Severity
-from harness.machine import MachineResult, MachineSetup, run_by_severity
+from harness.machine import SHRINK_BUDGET, MachineResult, MachineSetup, run_by_severity
 from harness.scenario import NOT_CHECKED, Scenario, ScenarioResult, run_scenario, unjudged
 from harness.services import Services
 from harness.target import KeySchema
@@ -147,6 +147,8 @@ def run_gate(
     *,
     blocking: frozenset[Severity] = DEFAULT_BLOCKING,
     on_progress: Callable[[str], None] = lambda _text: None,
+    shrink_budget: float | None = SHRINK_BUDGET,
+    on_first_failure: Callable[[str], None] | None = None,
 ) -> GateReport:
     """Run every scenario, then the machine (unless `machine_settings` is None)."""
     rows: list[GateRow] = []
@@ -161,12 +163,16 @@ def run_gate(
         on_progress(MACHINE_PREFIX)
         schema, not_judged = _probe(services, target)
         started = time.monotonic()
-        result = run_by_severity(MachineSetup(services, target), machine_settings)
+        setup = MachineSetup(services, target, shrink_budget=shrink_budget,
+                             on_first_failure=on_first_failure)
+        result = run_by_severity(setup, machine_settings)
         elapsed = round(time.monotonic() - started, 3)
         for row in machine_rows(result, blocking, not_judged):
             row.seconds = elapsed
             rows.append(row)
         machine_report = result.report
+        if result.shrinking:
+            machine_report = f"shrinking: {result.shrinking}\n{machine_report}"
         if services.may_flush:  # what the last example left: a target's usual keys are there
             with contextlib.closing(services.direct_client()) as client:
                 undeclared.update(undeclared_keys(client, schema))

@@ -18,10 +18,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from hypothesis import Phase
 from hypothesis import seed as hypothesis_seed
 from hypothesis import settings as Settings
 from hypothesis import strategies as st
 from hypothesis.errors import Flaky
+from hypothesis.internal.conjecture import engine as conjecture_engine
 from hypothesis.reporting import with_reporter
 from hypothesis.stateful import (
     Bundle,
@@ -84,6 +86,10 @@ class HarnessAbort(BaseException):  # not an Exception: Hypothesis does not shri
         self.error = error
 
 
+SHRINK_BUDGET = 10.0  # seconds of shrinking per run of the machine, unless told otherwise
+SHRINK_STOPPED = "WARNING: Hypothesis has spent more than five minutes working to shrink"
+
+
 @dataclass
 class MachineSetup:
     """What every example of the machine needs: the servers, the target, the knobs."""
@@ -95,6 +101,11 @@ class MachineSetup:
     judged: frozenset[str] | None = None  # the invariants that fail an example (None: all)
     harness_error: QueueChaosError | None = None  # set when a run meets one: no verdict
     counts: Counter[str] = field(default_factory=Counter)  # examples and steps run
+    shrink_budget: float | None = SHRINK_BUDGET  # seconds of shrinking per run (None: 300)
+    # Called once, with the explanation, when the first failing program is found (before
+    # Hypothesis shrinks it): a long shrink never hides that something was found.
+    on_first_failure: Callable[[str], None] | None = None
+    first_failure: list[str] = field(default_factory=list)  # shared by a run's passes
 
 
 @contextlib.contextmanager
@@ -207,7 +218,12 @@ class MachineBase(RuleBasedStateMachine):
             return
         worst = min(found, key=lambda v: (v.severity.rank, v.invariant)).invariant
         mine = [v for v in found if v.invariant == worst]
-        raise VIOLATION_TYPES[worst](explain(mine, self.driver.history))
+        explanation = explain(mine, self.driver.history)
+        if not self.setup.first_failure:
+            self.setup.first_failure.append(explanation)
+            if self.setup.on_first_failure is not None:
+                self.setup.on_first_failure(explanation)
+        raise VIOLATION_TYPES[worst](explanation)
 
     def teardown(self) -> None:
         self.driver.close()
@@ -339,6 +355,7 @@ class MachineResult:
     invariants_violated: list[str] = field(default_factory=list)
     report: str = ""  # Hypothesis's output: the minimal program and our explanation
     flaky: bool = False
+    shrinking: str = ""  # "finished", or how it stopped; "" when nothing failed
     examples: int = 0  # examples run, shrinking included
     steps: int = 0  # rule steps run in them
 
@@ -376,7 +393,7 @@ def run_machine(
     test = get_state_machine_test(machine_class(setup), settings=settings)
     if seed is not None:
         test = hypothesis_seed(seed)(test)
-    with _capture_reports() as lines:
+    with _capture_reports() as lines, _shrink_budget(setup.shrink_budget):
         try:
             test()
         except BaseException as exc:
@@ -394,9 +411,40 @@ def run_machine(
             lines.extend(_exception_texts(exc))
     if setup.harness_error is not None:
         raise setup.harness_error
+    if result.invariants_violated:
+        result.shrinking = _how_shrinking_ended(lines, settings, setup.shrink_budget)
     result.report = "\n".join(lines)
     result.examples, result.steps = setup.counts["examples"], setup.counts["steps"]
     return result
+
+
+@contextlib.contextmanager
+def _shrink_budget(seconds: float | None) -> Iterator[None]:
+    """Hypothesis stops shrinking after engine.MAX_SHRINKING_SECONDS (300 s; Hypothesis
+    #2340: shrinking re-runs programs against real servers); a PR gate wants far less."""
+    if seconds is None:
+        yield
+        return
+    saved = conjecture_engine.MAX_SHRINKING_SECONDS
+    conjecture_engine.MAX_SHRINKING_SECONDS = seconds  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        conjecture_engine.MAX_SHRINKING_SECONDS = saved
+
+
+def _how_shrinking_ended(lines: list[str], settings: Settings, budget: float | None) -> str:
+    """"finished", or that it stopped at the budget (Hypothesis's own warning is replaced)."""
+    if Phase.shrink not in settings.phases:
+        return "not run (this profile does not shrink)"
+    stopped = [i for i, line in enumerate(lines) if line.startswith(SHRINK_STOPPED)]
+    for i in reversed(stopped):
+        del lines[i]
+    if not stopped:
+        return "finished"
+    return (f"stopped at its budget of {budget if budget is not None else 300:g} s: the "
+            "program shown is the smallest found so far (a longer --shrink-budget may "
+            "shrink it further; the verdict is the same)")
 
 
 # Most severe first; MEDIUM and LOW share a pass (both are cheap to find, and neither blocks
@@ -425,6 +473,8 @@ def run_by_severity(setup: MachineSetup, settings: Settings,
         result = run_machine(replace(setup, judged=names), settings, seed)
         total.invariants_violated += result.invariants_violated
         total.flaky = total.flaky or result.flaky
+        if result.shrinking and total.shrinking in ("", "finished"):
+            total.shrinking = result.shrinking  # a pass stopped at its budget: say so
         total.examples += result.examples
         total.steps += result.steps
         if result.report:

@@ -52,3 +52,14 @@ def test_the_machine_says_how_many_examples_and_steps_it_ran(qc_services):
     examples, steps = (int(n.replace(",", "")) for n in counts.groups())
     assert examples >= 5  # Hypothesis also runs examples it does not count towards max_examples
     assert 0 < steps <= 10 * examples
+
+
+def test_the_first_failing_program_is_printed_at_once_and_shrinking_keeps_its_budget(
+        qc_services):
+    run = run_cli("machine", "--target", "variant:QC-12", "--examples", "30",
+                  "--shrink-budget", "0.001", *compose_flags(qc_services))
+    assert run.code == ExitCode.VIOLATION, run.out + run.err
+    assert "state machine: found a failing program; shrinking it (at most 0.001 s" in run.err
+    assert "queue_order" in run.err.split("As found:")[1]
+    assert "shrinking: stopped at its budget of 0.001 s" in run.out
+    assert "five minutes" not in run.out  # Hypothesis's own warning, replaced by ours

@@ -72,3 +72,13 @@ def test_toxiproxy_dying_mid_run_is_an_infrastructure_error_not_a_violation(monk
     monkeypatch.setattr(Driver, "enqueue", enqueue_then_kill_toxiproxy)
     with local_services(ServicesConfig()) as services, pytest.raises(InfrastructureError):
         run_machine(MachineSetup(services, "reference"), GATE)
+
+
+def test_shrinking_that_finishes_within_its_budget_says_finished(qc_services):
+    found: list[str] = []
+    setup = MachineSetup(qc_services, "variant:MEDIUM-3", on_first_failure=found.append,
+                         shrink_budget=300)
+    result = run_machine(setup, GATE)
+    assert result.invariants_violated == ["input_validation"]
+    assert result.shrinking == "finished"
+    assert len(found) == 1 and "input_validation" in found[0]  # reported once, as found

@@ -6,9 +6,10 @@ import argparse
 from pathlib import Path
 
 from harness.cli import add_services_flags, add_target_flag, services_config
-from harness.commands.progress import progress_line
+from harness.commands.progress import print_first_failure, progress_line
 from harness.errors import ExitCode, UsageError
 from harness.gate import DEFAULT_BLOCKING, GateReport, parse_blocking, render_report, run_gate
+from harness.machine import SHRINK_BUDGET
 from harness.profiles import profile_settings
 from harness.report.junit import JUnitCase, write_junit
 from harness.scenario import NOT_CHECKED
@@ -31,6 +32,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--examples", type=int, help="state machine examples (default: profile)")
     parser.add_argument("--steps", type=int, help="steps per example (default: profile)")
     parser.add_argument("--no-machine", action="store_true", help="scenarios only")
+    parser.add_argument("--shrink-budget", type=float, default=SHRINK_BUDGET, metavar="SECONDS",
+                        help="seconds of shrinking per pass of the state machine (default "
+                             f"{SHRINK_BUDGET:g}); the first failing program is printed as "
+                             "soon as it is found, the verdict does not depend on it")
     add_services_flags(parser)
     return parser
 
@@ -83,7 +88,8 @@ def run(args: argparse.Namespace) -> ExitCode:
     with open_services(services_config(args)) as services, \
             progress_line(f"gate on {args.target}") as update:
         report = run_gate(services, args.target, CATALOGUE, settings, blocking=blocking,
-                          on_progress=update)
+                          on_progress=update, shrink_budget=args.shrink_budget,
+                          on_first_failure=print_first_failure(args.shrink_budget))
     print_report(report)
     if args.junit:
         write_junit_report(report, args.junit)

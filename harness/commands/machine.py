@@ -12,7 +12,7 @@ import argparse
 from pathlib import Path
 
 from harness.cli import add_services_flags, add_target_flag, services_config
-from harness.commands.progress import progress_line
+from harness.commands.progress import print_first_failure, progress_line
 from harness.databases import (
     GITHUB_ARTIFACT,
     open_database,
@@ -20,7 +20,7 @@ from harness.databases import (
     refuse_redis_under_test,
 )
 from harness.errors import ExitCode, UsageError
-from harness.machine import MachineSetup, run_by_severity
+from harness.machine import SHRINK_BUDGET, MachineSetup, run_by_severity
 from harness.profiles import PROFILES, profile_settings
 from harness.services import open_services
 from harness.target import load_factory
@@ -41,6 +41,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--seed", type=int, help="seed for a non-derandomized profile")
     parser.add_argument("--examples", type=int, help="examples (default: the profile's)")
     parser.add_argument("--steps", type=int, help="steps per example (default: the profile's)")
+    parser.add_argument("--shrink-budget", type=float, metavar="SECONDS",
+                        help=f"seconds of shrinking per pass (default {SHRINK_BUDGET:g}; the "
+                             "repro profile: Hypothesis's own 300)")
     add_services_flags(parser)
     return parser
 
@@ -58,13 +61,18 @@ def run(args: argparse.Namespace) -> ExitCode:
     with open_services(services_config(args)) as services, \
             progress_line(f"state machine on {args.target} ({args.profile})"):
         refuse_redis_under_test(url, services.redis.host, services.redis.port)
-        result = run_by_severity(MachineSetup(services, args.target), settings, seed=args.seed)
+        budget = (args.shrink_budget if args.shrink_budget is not None
+                  else None if args.profile == "repro" else SHRINK_BUDGET)
+        setup = MachineSetup(services, args.target, shrink_budget=budget,
+                             on_first_failure=print_first_failure(budget or 300))
+        result = run_by_severity(setup, settings, seed=args.seed)
     ran = (f"{result.examples:,} examples run, {result.steps:,} steps"
            + (" (shrinking included)" if not result.holds else ""))
     if result.holds:
         print(f"state machine ({args.profile}) on {args.target}: every invariant held ({ran})")
         return ExitCode.HOLDS
     print(result.report)
+    print(f"shrinking: {result.shrinking}")
     print(f"state machine ({args.profile}) on {args.target}: violated "
           + ", ".join(result.invariants_violated) + f" ({ran})")
     return ExitCode.VIOLATION

@@ -18,3 +18,11 @@ def progress_line(what: str) -> Iterator[Callable[[str], None]]:
         return
     with console.status(what) as status:
         yield lambda text: status.update(f"{what}: {text}")
+
+
+def print_first_failure(budget: float) -> Callable[[str], None]:
+    """Say at once (on stderr) what the machine found, before it spends time shrinking."""
+    def show(explanation: str) -> None:
+        print(f"state machine: found a failing program; shrinking it (at most {budget:g} s "
+              f"per pass). As found:\n{explanation}\n", file=sys.stderr, flush=True)
+    return show
