@@ -85,6 +85,10 @@ class Driver:
         self.jobs: dict[tuple[Any, str], str] = {}  # (ws, request id) -> an OK enqueue's job
         self.found: list[Violation] = []
         self.snapshot: Snapshot = self.take_snapshot()
+        # Every job id Redis has shown, in the order it first appeared: a stable way to name
+        # "the second job" in a program (ids are random, their order of birth is not).
+        self.job_order: list[str] = []
+        self._note_new_jobs()
         self.checker.check_state(self.snapshot)  # the state before the first operation
         self.spec = SpecJudge(self.schema, self.history, self.snapshot,
                               contract=getattr(self.target, "spec_contract", DualWriteContract))
@@ -128,8 +132,13 @@ class Driver:
 
     def _observe(self, op: Operation) -> None:
         self.snapshot = self.take_snapshot()
+        self._note_new_jobs()
         self.found.extend(self.checker.observe(op, self.snapshot))
         self.found.extend(self.spec.observe(op, self.snapshot))
+
+    def _note_new_jobs(self) -> None:
+        known = set(self.job_order)
+        self.job_order.extend(j for j in self.snapshot.job_ids() if j not in known)
 
     def judge(self) -> list[Violation]:
         """Every violation so far: the ones seen operation by operation, then the state's."""

@@ -60,6 +60,7 @@ from harness.inputs import Validity, classify_payload
 from harness.invariants import INVARIANTS, STATIC_INVARIANTS, Severity
 from harness.redis_client import ClientPolicy
 from harness.services import Services
+from harness.snapshot import Snapshot
 from harness.target import DEFAULT_SCHEMA
 
 
@@ -134,7 +135,51 @@ class BadJobId:
     job_id: Any
 
 
-JobRef = Request | Lease | NoSuchJob | BadJobId  # a lease names its job too
+@dataclass(frozen=True)
+class JobInState:
+    """The `index`-th job (in order of birth) of those Redis holds in `state` right now."""
+
+    state: str  # pending | leased | finished | elsewhere
+    index: int
+    job_id: str = field(compare=False)
+    workspace_id: str = field(compare=False)
+
+    def __repr__(self) -> str:
+        return f"JobInState({self.state!r}, {self.index})"
+
+
+JOB_STATES = ("pending", "leased", "finished", "elsewhere")
+JobRef = Request | Lease | JobInState | NoSuchJob | BadJobId  # a lease names its job too
+
+
+def state_of(snapshot: Snapshot, job_id: str) -> str:
+    if job_id in snapshot.processing:
+        return "leased"
+    if job_id in snapshot.queue:
+        return "pending"
+    return "finished" if snapshot.is_terminal(job_id) else "elsewhere"
+
+
+def jobs_in_states(otherwise: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    """A job Redis holds, chosen by its state first (so that every method meets jobs pending,
+    leased and finished alike), else one from `otherwise`."""
+    @st.composite
+    def pick(draw: st.DrawFn) -> Any:
+        driver = draw(st.runner()).driver
+        by_state: dict[str, list[str]] = {}
+        for job_id in driver.job_order:
+            if driver.snapshot.has_record(job_id):
+                by_state.setdefault(state_of(driver.snapshot, job_id), []).append(job_id)
+        if not by_state:
+            return draw(otherwise)
+        state = draw(st.sampled_from([s for s in JOB_STATES if s in by_state]))
+        index = draw(st.integers(0, len(by_state[state]) - 1))
+        job_id = by_state[state][index]
+        old, new = driver.snapshot.records_of(job_id)
+        workspace = (old or new or {}).get("workspace_id", WORKSPACES[0])
+        return JobInState(state, index, job_id, workspace)
+
+    return pick()
 
 
 def from_bundles(*bundles: Bundle, otherwise: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
@@ -144,14 +189,14 @@ def from_bundles(*bundles: Bundle, otherwise: st.SearchStrategy[Any]) -> st.Sear
     empty Bundle nested in another strategy aborts the whole example.
     """
     @st.composite
-    def draw(draw_from: st.DrawFn) -> Any:
-        machine = draw_from(st.runner())
+    def pick(draw: st.DrawFn) -> Any:
+        machine = draw(st.runner())
         full = [b for b in bundles if machine.bundle(b.name)]
         if not full:
-            return draw_from(otherwise)
-        return draw_from(st.sampled_from(full).flatmap(lambda bundle: bundle))
+            return draw(otherwise)
+        return draw(st.sampled_from(full).flatmap(lambda bundle: bundle))
 
-    return draw()
+    return pick()
 
 
 class MachineBase(RuleBasedStateMachine):
@@ -203,7 +248,7 @@ class MachineBase(RuleBasedStateMachine):
         """(workspace, job id) an operation on `job` names: its own workspace unless told."""
         if isinstance(job, Request):
             return workspace_id or job.workspace_id, self.driver.job_id(job)
-        if isinstance(job, Lease):
+        if isinstance(job, Lease | JobInState):
             return workspace_id or job.workspace_id, job.job_id
         return workspace_id or WORKSPACES[0], job.job_id
 
@@ -242,7 +287,8 @@ def machine_class(setup: MachineSetup) -> type[MachineBase]:
         seeded = Bundle("seeded")  # jobs another writer wrote: read and updated, not enqueued
         leases = Bundle("leases")
         no_such_job = st.builds(NoSuchJob, job_ids(schema))
-        jobs = weighted((12, from_bundles(requests, seeded, leases, otherwise=no_such_job)),
+        jobs = weighted((6, from_bundles(requests, seeded, leases, otherwise=no_such_job)),
+                        (6, jobs_in_states(otherwise=no_such_job)),
                         (1, no_such_job), (1, st.builds(BadJobId, bad_job_ids(schema))))
 
         @initialize(kinds=kinds)

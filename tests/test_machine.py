@@ -16,7 +16,8 @@ from harness.services import local_services
 from queue_impl.variants import VARIANTS
 
 GATE = profile_settings("gate")
-GATE_SEARCH = settings(GATE, phases=[Phase.explicit, Phase.generate])  # finding, not shrinking
+GATE_SEARCH = settings(GATE, phases=[Phase.explicit, Phase.generate],  # finding, not shrinking
+                       report_multiple_bugs=False)  # the first failure is the verdict
 CRITICAL = frozenset({"no_lost_jobs", "retry_safe_idempotency"})
 
 
