@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from harness import __version__
 from harness.config import BACKENDS, ServicesConfig
 from harness.errors import ExitCode, QueueChaosError
+from harness.processes import Terminated, terminate_on_signals
 
 # Each module in harness.commands offers add_parser(subparsers) and run(args) -> ExitCode.
 COMMAND_MODULES = ("list", "reproduce", "gate", "machine", "nightly", "report")
@@ -69,10 +70,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # argparse: 0 for --help/--version, 2 for bad usage
         return int(exc.code or 0)
     try:
-        return int(args.run(args))
+        with terminate_on_signals(exit_when_uncaught=False):  # from the first line on
+            return int(args.run(args))
     except QueueChaosError as exc:
         print(f"queue-chaos: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return int(exc.exit_code)
+    except Terminated as exc:  # SIGTERM, SIGHUP: what a CI cancel sends
+        print("queue-chaos: terminated", file=sys.stderr)
+        return exc.exit_code
     except KeyboardInterrupt:
         print("queue-chaos: interrupted", file=sys.stderr)
         return 130

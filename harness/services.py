@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from urllib.parse import urlparse
 
 import redis
@@ -23,6 +21,7 @@ from harness.errors import InfrastructureError, ToxiproxyError, UsageError
 from harness.ports import LOOPBACK, free_port
 from harness.processes import ManagedProcess, terminate_on_signals
 from harness.toxiproxy import ToxiproxyControl
+from harness.workdirs import make_workdir
 
 TOXIPROXY_IMAGE = "ghcr.io/shopify/toxiproxy:2.12.0"
 REDIS_IMAGE = "redis:7"
@@ -135,7 +134,7 @@ def local_services(config: ServicesConfig) -> Iterator[Services]:
     """Start redis-server and toxiproxy-server as our children on free loopback ports."""
     redis_bin = find_binary("redis-server")
     toxiproxy_bin = find_binary("toxiproxy-server")
-    workdir = Path(tempfile.mkdtemp(prefix="queue-chaos-"))
+    workdir = make_workdir()  # and folders that runs killed outright left go
     processes: list[ManagedProcess] = []
     control: ToxiproxyControl | None = None
     with terminate_on_signals():

@@ -1,7 +1,8 @@
 """`queue-chaos nightly --budget DURATION`: a concurrent workload under a seeded nemesis, judged
 after it drains, with a report in reports/<timestamp>/ (and reports/latest).
 
-Exit 0 holds, 1 violation, 3 infrastructure; 130 when interrupted with nothing violated.
+Exit 0 holds, 1 violation, 3 infrastructure; 130 when interrupted with nothing violated
+(143 for SIGTERM: a CI cancel also gets its report).
 """
 
 from __future__ import annotations
@@ -45,7 +46,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         description="Producers and workers run against the target through Toxiproxy while a "
                     "nemesis opens fault windows drawn from the seed; then the network heals, "
                     "the queue drains, and the whole history and final state are judged.",
-        epilog="exit codes: 0 holds, 1 violation, 3 infrastructure, 130 interrupted")
+        epilog="exit codes: 0 holds, 1 violation, 3 infrastructure, 130 interrupted "
+               "(143 on SIGTERM)")
     parser.add_argument("--budget", required=True, type=_budget,
                         help="how long the workload runs: 60s, 5m, 1h30m ...")
     parser.add_argument("--target", default="reference",
@@ -97,11 +99,14 @@ def run(args: argparse.Namespace) -> int:
     try:
         with open_services(config) as services:
             result = NightlyRun(options, services, out, progress).execute()
-    except InfrastructureError as exc:  # the servers did not even start: still a report
+    except (InfrastructureError, KeyboardInterrupt) as exc:  # before the run: still a report
         out.mkdir(parents=True, exist_ok=True)
         result = NightlyResult(options, out, config.backend, datetime.now(UTC),
-                               finished_at=datetime.now(UTC),
-                               infrastructure=f"{type(exc).__name__}: {exc}")
+                               finished_at=datetime.now(UTC))
+        if isinstance(exc, KeyboardInterrupt):
+            result.interrupt(exc)
+        else:
+            result.infrastructure = f"{type(exc).__name__}: {exc}"
     finally:
         progress.close()
     notes = write_artifacts(result, args.pushgateway)

@@ -75,7 +75,7 @@ def _reason(result: NightlyResult, observed_before_failure: int) -> str | None:
                 if observed_before_failure else "")
         return result.infrastructure + note
     if result.interrupted:
-        return "stopped by Ctrl-C before the budget was spent"
+        return f"stopped by {result.interrupted_by} before the budget was spent"
     return None
 
 

@@ -10,6 +10,7 @@ verdict (a dead Redis must read as "infrastructure", never as "lost jobs").
 from __future__ import annotations
 
 import contextlib
+import signal
 import threading
 import time
 from collections.abc import Iterator
@@ -116,6 +117,7 @@ class NightlyResult:
     machine: dict[str, Any] = field(default_factory=dict)
     infrastructure: str | None = None
     interrupted: bool = False
+    interrupt_code: int = EXIT_INTERRUPTED  # 128 + the signal that stopped the run
     workload_seconds: float = 0.0
     drain_seconds: float = 0.0
     total_seconds: float = 0.0
@@ -123,6 +125,16 @@ class NightlyResult:
     overhead_seconds: float = 0.0  # CPU of the harness's bookkeeping (all threads)
     target_cpu_seconds: float = 0.0  # CPU of the target's calls, client side (all threads)
     worker_deaths: int = 0
+
+    def interrupt(self, signal_raised: KeyboardInterrupt) -> None:
+        """Ctrl-C, or SIGTERM/SIGHUP (a processes.Terminated): the run stops and says which."""
+        self.interrupted = True
+        self.interrupt_code = getattr(signal_raised, "exit_code", EXIT_INTERRUPTED)
+
+    @property
+    def interrupted_by(self) -> str:
+        return "Ctrl-C" if self.interrupt_code == EXIT_INTERRUPTED else \
+            signal.Signals(self.interrupt_code - 128).name
 
     @property
     def status(self) -> str:
@@ -134,14 +146,14 @@ class NightlyResult:
 
     @property
     def exit_code(self) -> int:
-        """ExitCode for a verdict; 130 (the shell's SIGINT code) for an interrupted run that
-        found nothing, since it did not hold for the whole budget."""
+        """ExitCode for a verdict; 130 (the shell's SIGINT code; 143 for SIGTERM) for an
+        interrupted run that found nothing, since it did not hold for the whole budget."""
         status = self.status
         if status == "infrastructure":
             return ExitCode.INFRASTRUCTURE
         if self.violations:
             return ExitCode.VIOLATION
-        return EXIT_INTERRUPTED if status == "interrupted" else ExitCode.HOLDS
+        return self.interrupt_code if status == "interrupted" else ExitCode.HOLDS
 
 
 class NightlyRun:
@@ -178,8 +190,8 @@ class NightlyRun:
                 self._after_budget()
         except (InfrastructureError, redis.RedisError) as exc:
             result.infrastructure = self._diagnose(exc)
-        except KeyboardInterrupt:
-            result.interrupted = True
+        except KeyboardInterrupt as exc:
+            result.interrupt(exc)
         finally:
             self._close()
             result.total_seconds = time.monotonic() - started
@@ -238,10 +250,10 @@ class NightlyRun:
             thread.start()
         try:
             self._wait_budget(began)
-        except KeyboardInterrupt:
-            result.interrupted = True
-            self.progress.message("nightly: interrupted; stopping the workload and judging "
-                                  "what ran (Ctrl-C again to skip the judging)")
+        except KeyboardInterrupt as exc:
+            result.interrupt(exc)
+            self.progress.message(f"nightly: {result.interrupted_by}; stopping the workload "
+                                  "and judging what ran (Ctrl-C again to skip the judging)")
         finally:
             result.phase_seconds["workload"] = round(time.monotonic() - began, 3)
             with self._phase("stop"):
@@ -312,8 +324,8 @@ class NightlyRun:
             result.drain_seconds = time.monotonic() - drain_started
             with self._phase("judge"):
                 self._judge()
-        except KeyboardInterrupt:
-            result.interrupted = True  # the second Ctrl-C: write what we have
+        except KeyboardInterrupt as exc:
+            result.interrupt(exc)  # the second Ctrl-C: write what we have
             return
         if self.options.machine and not result.interrupted:
             self.progress.message("nightly: the stateful machine (Hypothesis, profile "
@@ -351,10 +363,11 @@ class NightlyRun:
             ))
 
     def _close(self) -> None:
+        """Whatever point the run stopped at (a signal may land between any two lines)."""
         result = self.result
         if not hasattr(self, "history"):
             return
-        if not result.judged:
+        if not result.judged and hasattr(self, "recorder"):
             result.violations = list(self.recorder.violations)
         with contextlib.suppress(InfrastructureError):
             self.services.control.reset()  # nothing stays applied, whatever happened
