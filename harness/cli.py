@@ -14,7 +14,9 @@ from collections.abc import Sequence
 
 from harness import __version__
 from harness.config import BACKENDS, ServicesConfig
-from harness.errors import ExitCode, QueueChaosError
+from harness.errors import ExitCode, QueueChaosError, UsageError
+from harness.nightly.budget import parse_duration
+from harness.op_deadline import DEFAULT_OP_TIMEOUT
 from harness.processes import Terminated, terminate_on_signals
 
 # Each module in harness.commands offers add_parser(subparsers) and run(args) -> ExitCode.
@@ -33,6 +35,22 @@ def add_services_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--proxy-upstream", help="compose: Redis as Toxiproxy sees it")
     group.add_argument("--allow-flush", action="store_true", default=None,
                        help="let the harness empty a Redis it did not start")
+
+
+def add_op_timeout_flag(parser: argparse.ArgumentParser) -> None:
+    """The operation time limit: a target call that takes longer is recorded as hung."""
+    parser.add_argument("--op-timeout", type=seconds_argument, default=DEFAULT_OP_TIMEOUT,
+                        metavar="DURATION",
+                        help="a target call that has not returned after this long is hung: "
+                             f"a liveness violation (default {DEFAULT_OP_TIMEOUT:g}s)")
+
+
+def seconds_argument(text: str) -> float:
+    """An argparse type: a duration as parse_duration reads it, refused in argparse's way."""
+    try:
+        return parse_duration(text)
+    except UsageError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def services_config(args: argparse.Namespace) -> ServicesConfig:
@@ -90,4 +108,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.flush()
 
 
-__all__ = ["ExitCode", "add_services_flags", "main", "services_config"]
+__all__ = ["ExitCode", "add_op_timeout_flag", "add_services_flags", "main", "seconds_argument",
+           "services_config"]

@@ -19,6 +19,7 @@ from hypothesis import settings as Settings
 from harness import __version__
 from harness.invariants import INVARIANTS, STATIC_INVARIANTS, Severity
 from harness.machine import MachineResult, MachineSetup, run_by_severity
+from harness.op_deadline import DEFAULT_OP_TIMEOUT
 from harness.scenario import Scenario, run_scenario
 from harness.services import Services
 
@@ -32,7 +33,7 @@ class GateRow:
     title: str
     severity: str
     invariant: str  # what the row is about
-    result: str  # "violated", "holds" or "not applicable"
+    result: str  # "violated", "holds", "not applicable" or "not run" (after a hang)
     violated: list[str] = field(default_factory=list)  # invariants actually violated
     blocking: bool = False
     seconds: float = 0.0
@@ -84,16 +85,18 @@ def scenario_row(result_scenario: Scenario, result: Any, blocking: frozenset[Sev
     )
 
 
-def machine_rows(result: MachineResult, blocking: frozenset[Severity]) -> list[GateRow]:
+def machine_rows(result: MachineResult | None, blocking: frozenset[Severity]) -> list[GateRow]:
+    """A row per invariant the machine judges; "not run" for each when it did not run."""
     rows = []
     for name, invariant in INVARIANTS.items():
         if name in STATIC_INVARIANTS:
             continue
-        violated = name in result.invariants_violated
+        violated = result is not None and name in result.invariants_violated
+        outcome = "not run" if result is None else "violated" if violated else "holds"
         rows.append(GateRow(
             id=f"{MACHINE_PREFIX}/{name}", title=f"state machine: {invariant.promise}",
             severity=str(invariant.severity), invariant=name,
-            result="violated" if violated else "holds", violated=[name] if violated else [],
+            result=outcome, violated=[name] if violated else [],
             blocking=violated and invariant.severity in blocking,
         ))
     return rows
@@ -107,21 +110,36 @@ def run_gate(
     *,
     blocking: frozenset[Severity] = DEFAULT_BLOCKING,
     on_progress: Callable[[str], None] = lambda _text: None,
+    op_timeout: float = DEFAULT_OP_TIMEOUT,
 ) -> GateReport:
-    """Run every scenario, then the machine (unless `machine_settings` is None)."""
+    """Run every scenario, then the machine (unless `machine_settings` is None).
+
+    An operation that hangs ends the gate at that verdict: what is left is "not run" (each
+    scenario would wait the whole operation time limit again).
+    """
     rows: list[GateRow] = []
+    hung = False
     for scenario in scenarios:
+        if hung:
+            rows.append(GateRow(scenario.id, scenario.title, str(scenario.severity),
+                                scenario.breaks, "not run"))
+            continue
         on_progress(scenario.id)
-        rows.append(scenario_row(scenario, run_scenario(scenario, services, target), blocking))
+        result = run_scenario(scenario, services, target, op_timeout)
+        rows.append(scenario_row(scenario, result, blocking))
+        hung = result.hung
     machine_report = ""
-    if machine_settings is not None:
+    if machine_settings is not None and hung:
+        rows.extend(machine_rows(None, blocking))
+    elif machine_settings is not None:
         on_progress(MACHINE_PREFIX)
         started = time.monotonic()
-        result = run_by_severity(MachineSetup(services, target), machine_settings)
+        machine = run_by_severity(MachineSetup(services, target, op_timeout=op_timeout),
+                                  machine_settings)
         elapsed = round(time.monotonic() - started, 3)
-        for row in machine_rows(result, blocking):
+        for row in machine_rows(machine, blocking):
             row.seconds = elapsed
             rows.append(row)
-        machine_report = result.report
+        machine_report = machine.report
     return GateReport(target, rows, sorted(str(s) for s in blocking), machine_report,
                       services.versions())

@@ -53,6 +53,11 @@ INVARIANTS: dict[str, Invariant] = {
                   "bad input is refused with ValueError and nothing is written"),
         Invariant("contract", Severity.HIGH,
                   "operations raise only ValueError, JobNotFound or a Redis error"),
+        # HIGH: a call that never returns blocks its caller (an API request, a worker with
+        # a lease) and must block the merge; CRITICAL stays for lost or doubled work.
+        Invariant("liveness", Severity.HIGH,
+                  "every operation returns within the operation time limit, and in a nightly "
+                  "run every producer and worker gets answers (not only errors)"),
         Invariant("code_quality", Severity.MEDIUM,
                   "the target's source passes the linter rules a finding names (static)"),
     )

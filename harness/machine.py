@@ -36,6 +36,7 @@ from harness.driver import DRIVER_POLICY, Driver, Lease, Request, explain
 from harness.errors import InfrastructureError, QueueChaosError
 from harness.faults import Fault, FaultKind
 from harness.invariants import INVARIANTS, STATIC_INVARIANTS, Severity
+from harness.op_deadline import DEFAULT_OP_TIMEOUT, OperationHung
 from harness.redis_client import ClientPolicy
 from harness.services import Services
 from harness.target import JobStatus
@@ -78,6 +79,8 @@ class MachineSetup:
     fault_kinds: tuple[FaultKind, ...] = tuple(FaultKind)
     judged: frozenset[str] | None = None  # the invariants that fail an example (None: all)
     harness_error: QueueChaosError | None = None  # set when a run meets one: no verdict
+    op_timeout: float = DEFAULT_OP_TIMEOUT
+    hung: OperationHung | None = None  # set when an operation hung: the run's verdict
 
 
 def fault_plans(kinds: Sequence[FaultKind]) -> st.SearchStrategy[tuple[Fault, ...]]:
@@ -111,6 +114,9 @@ def _aborting(setup: MachineSetup) -> Iterator[None]:
     except QueueChaosError as exc:
         setup.harness_error = exc
         raise HarnessAbort(exc) from exc
+    except OperationHung as hung:  # not shrunk: every replay would wait the limit again
+        setup.hung = hung
+        raise
 
 
 class MachineBase(RuleBasedStateMachine):
@@ -125,7 +131,7 @@ class MachineBase(RuleBasedStateMachine):
         super().__init__()
         with _aborting(self.setup):
             self.driver = Driver(self.setup.services, self.setup.target, self.setup.policy,
-                                 process="machine")
+                                 "machine", self.setup.op_timeout)
         self._requests_made = 0
 
     def step(self, action: Callable[[Driver], Any]) -> Any:
@@ -237,6 +243,7 @@ class MachineResult:
     invariants_violated: list[str] = field(default_factory=list)
     report: str = ""  # Hypothesis's output: the minimal program and our explanation
     flaky: bool = False
+    hung: bool = False  # an operation hung: the run stopped there, unshrunk
 
     @property
     def holds(self) -> bool:
@@ -278,6 +285,11 @@ def run_machine(
         except BaseException as exc:
             if setup.harness_error is not None:
                 raise setup.harness_error from None
+            if setup.hung is not None:
+                result.invariants_violated, result.hung = ["liveness"], True
+                result.report = ("an operation hung (no shrinking: each replay would wait "
+                                 f"the limit again); the example so far:\n{setup.hung.trace}")
+                return result
             names = _violated(exc)
             if not names:
                 if isinstance(exc, Flaky):
@@ -309,7 +321,7 @@ def run_by_severity(setup: MachineSetup, settings: Settings,
     that holds needs only the first run (the others would replay the same examples).
     """
     first = run_machine(setup, settings, seed)
-    if first.holds:
+    if first.holds or first.hung:  # a hang would stop every pass at the same place
         return first
     total = MachineResult(setup.target, "by severity")
     reports = []

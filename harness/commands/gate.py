@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from harness.cli import add_services_flags, services_config
+from harness.cli import add_op_timeout_flag, add_services_flags, services_config
 from harness.commands.progress import progress_line
 from harness.errors import ExitCode, UsageError
 from harness.gate import DEFAULT_BLOCKING, GateReport, run_gate
@@ -32,6 +32,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--examples", type=int, help="state machine examples (default: profile)")
     parser.add_argument("--steps", type=int, help="steps per example (default: profile)")
     parser.add_argument("--no-machine", action="store_true", help="scenarios only")
+    add_op_timeout_flag(parser)
     add_services_flags(parser)
     return parser
 
@@ -61,6 +62,9 @@ def print_report(report: GateReport) -> None:
         print("state machine (minimal failing programs):")
         print(report.machine_report)
         print()
+    not_run = [r.id for r in report.rows if r.result == "not run"]
+    if not_run:
+        print(f"an operation hung: the gate stopped there ({len(not_run)} rows not run)")
     verdict = ("PASS" if report.passed else
                f"FAIL: {len(report.blocked)} blocking finding(s): "
                + ", ".join(r.id for r in report.blocked))
@@ -70,6 +74,7 @@ def print_report(report: GateReport) -> None:
 def write_junit_report(report: GateReport, path: Path) -> None:
     cases = [JUnitCase(name=f"{r.id} {r.invariant}", classname=f"queue_chaos.gate.{report.target}",
                        passed=r.result != "violated" or not r.blocking,
+                       skipped=r.result == "not run",
                        message=f"{r.severity}: {', '.join(r.violated)} violated" if r.violated
                        else "", details=r.trace, seconds=r.seconds)
              for r in report.rows]
@@ -98,7 +103,7 @@ def run(args: argparse.Namespace) -> ExitCode:
     with open_services(services_config(args)) as services, \
             progress_line(f"gate on {args.target}") as update:
         report = run_gate(services, args.target, CATALOGUE, settings, blocking=blocking,
-                          on_progress=update)
+                          on_progress=update, op_timeout=args.op_timeout)
     print_report(report)
     if args.junit:
         write_junit_report(report, args.junit)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from harness.cli import add_services_flags, services_config
+from harness.cli import add_op_timeout_flag, add_services_flags, services_config
 from harness.commands.progress import progress_line
 from harness.errors import ExitCode, UsageError
 from harness.machine import MachineSetup, run_by_severity
@@ -34,6 +34,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--seed", type=int, help="seed for a non-derandomized profile")
     parser.add_argument("--examples", type=int, help="examples (default: the profile's)")
     parser.add_argument("--steps", type=int, help="steps per example (default: the profile's)")
+    add_op_timeout_flag(parser)
     add_services_flags(parser)
     return parser
 
@@ -47,7 +48,8 @@ def run(args: argparse.Namespace) -> ExitCode:
                                 max_examples=args.examples, step_count=args.steps)
     with open_services(services_config(args)) as services, \
             progress_line(f"state machine on {args.target} ({args.profile})"):
-        result = run_by_severity(MachineSetup(services, args.target), settings, seed=args.seed)
+        result = run_by_severity(MachineSetup(services, args.target, op_timeout=args.op_timeout),
+                                 settings, seed=args.seed)
     if result.holds:
         print(f"state machine ({args.profile}) on {args.target}: every invariant held")
         return ExitCode.HOLDS

@@ -13,7 +13,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from harness.cli import add_services_flags, services_config
+from harness.cli import add_op_timeout_flag, add_services_flags, services_config
 from harness.errors import InfrastructureError, UsageError
 from harness.invariants import Violation
 from harness.nightly.artifacts import link_latest, write_artifacts
@@ -66,6 +66,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--no-machine", dest="machine", action="store_false",
                         help="skip the stateful machine after the workload")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
+    add_op_timeout_flag(parser)
     add_services_flags(parser)
     return parser
 
@@ -90,7 +91,8 @@ def run(args: argparse.Namespace) -> int:
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**31)
     options = NightlyOptions(budget=args.budget, target=args.target, seed=seed,
                              producers=args.producers, workers=args.workers,
-                             nemesis=args.nemesis, machine=args.machine)
+                             nemesis=args.nemesis, machine=args.machine,
+                             op_timeout=args.op_timeout)
     out, is_default = _out_dir(args.out)
     progress = progress_for(options.budget, sys.stderr, quiet=args.quiet)
     progress.message(f"nightly: target {options.target}, seed {seed}, budget "

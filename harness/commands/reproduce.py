@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 
-from harness.cli import add_services_flags, services_config
+from harness.cli import add_op_timeout_flag, add_services_flags, services_config
 from harness.commands.progress import progress_line
 from harness.errors import ExitCode
 from harness.scenario import run_scenario
@@ -24,6 +24,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("id", help="scenario id (see 'queue-chaos list')")
     parser.add_argument("--target", default="phase1",
                         help="phase1 (default), reference, pipeline-fix or module:factory")
+    add_op_timeout_flag(parser)
     add_services_flags(parser)
     return parser
 
@@ -36,8 +37,10 @@ def run(args: argparse.Namespace) -> ExitCode:
             progress_line(f"reproducing on {args.target}") as update:
         for scenario in scenarios:
             update(scenario.id)
-            result = run_scenario(scenario, services, args.target)
+            result = run_scenario(scenario, services, args.target, args.op_timeout)
             print(result.trace)
             print()
             violated = violated or result.violated
+            if result.hung:
+                break  # the next scenario would wait the whole limit again
     return ExitCode.VIOLATION if violated else ExitCode.HOLDS

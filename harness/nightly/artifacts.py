@@ -194,6 +194,7 @@ def journal_of(result: NightlyResult) -> dict[str, Any]:
             "workers": options.workers,
             "nemesis": options.nemesis,
             "lease_seconds": options.workload.lease_seconds,
+            "op_timeout_seconds": options.op_timeout,
             "client_policy": options.policy.describe(),
             "backend": result.backend,
             "started_at": _iso(result.started_at),

@@ -35,6 +35,7 @@ from harness.nightly.registries import RegistryFamily
 from harness.nightly.schedule import Schedule, ScheduleShape, draw_schedule
 from harness.nightly.timeseries import TimeSeries
 from harness.nightly.workload import Producer, Worker, WorkloadShape
+from harness.op_deadline import DEFAULT_OP_TIMEOUT, LIVENESS, OpDeadline
 from harness.redis_client import ClientPolicy, build_client
 from harness.report.metrics import RunMetrics
 from harness.services import Services
@@ -63,6 +64,7 @@ class NightlyOptions:
     policy: ClientPolicy = field(default_factory=ClientPolicy)
     drain_seconds: float | None = None  # None: half the budget, 10 to 60 s
     machine_share: float = 0.2  # of the budget, for the stateful machine after the workload
+    op_timeout: float = DEFAULT_OP_TIMEOUT  # a call that takes longer is hung (liveness)
 
     @property
     def machine_seconds(self) -> float:
@@ -86,6 +88,8 @@ class NightlyOptions:
             command += f" --producers {self.producers} --workers {self.workers}"
         if not self.nemesis:
             command += " --no-nemesis"
+        if self.op_timeout != DEFAULT_OP_TIMEOUT:
+            command += f" --op-timeout {format_duration(self.op_timeout)}"
         return command
 
     def planned_schedule(self) -> Schedule:
@@ -234,7 +238,8 @@ class NightlyRun:
         self.nemesis = Nemesis(self.services.control, self.services.proxy_name,
                                result.schedule, self.history.now, self.stop)
         self.recorder = Recorder(self.history, self.checker, result.series, result.metrics,
-                                 self.nemesis.active_label)
+                                 self.nemesis.active_label,
+                                 deadline=OpDeadline(options.op_timeout))
         self.producers = [
             Producer(i, targets.pop(), recorder=self.recorder, seed=options.seed,
                      stop=self.stop, shape=options.workload)
@@ -333,7 +338,7 @@ class NightlyRun:
             with self._phase("machine"):
                 result.machine = run_stateful_machine(
                     self.options.target, self.services, self.out / HYPOTHESIS_DB,
-                    seconds=self.options.machine_seconds)
+                    seconds=self.options.machine_seconds, op_timeout=self.options.op_timeout)
             self._machine_violations(result.machine)
 
     def _judge(self) -> None:
@@ -348,10 +353,19 @@ class NightlyRun:
         finally:
             direct.close()
         self.services.check_alive()
-        result.violations = [*self.recorder.violations, *state, *telemetry]
+        result.violations = [*self.recorder.violations, *state, *telemetry,
+                             *self._liveness(result.summary)]
         result.telemetry_checked = self.checker.telemetry_checked
         result.notes = list(self.checker.notes)
         result.judged = True
+
+    def _liveness(self, summary: dict[str, Any]) -> list[Violation]:
+        """Every producer and worker made progress, and the run had something to judge."""
+        found = self.recorder.no_progress(c.name for c in (*self.producers, *self.workers))
+        if not summary.get("attempted"):
+            found.append(Violation(LIVENESS, "the run attempted no enqueue: nothing it did "
+                                             "could be judged", {"attempted": 0}))
+        return found
 
     def _machine_violations(self, machine: dict[str, Any]) -> None:
         for name in machine.get("invariants_violated", []):
