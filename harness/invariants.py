@@ -55,6 +55,11 @@ INVARIANTS: dict[str, Invariant] = {
                   "operations raise only ValueError, JobNotFound or a Redis error"),
         # HIGH: a call that never returns blocks its caller (an API request, a worker with
         # a lease) and must block the merge; CRITICAL stays for lost or doubled work.
+        # HIGH: a queue whose answers differ on the same inputs over a healthy network
+        # cannot be shrunk to a minimal program, and it must not pass the gate.
+        Invariant("deterministic", Severity.HIGH,
+                  "the same program, replayed with both servers healthy, gives the same "
+                  "outcome"),
         Invariant("liveness", Severity.HIGH,
                   "every operation returns within the operation time limit, and in a nightly "
                   "run every producer and worker gets answers (not only errors)"),

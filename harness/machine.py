@@ -33,7 +33,7 @@ from hypothesis.stateful import (
 )
 
 from harness.driver import DRIVER_POLICY, Driver, Lease, Request, explain
-from harness.errors import InfrastructureError, QueueChaosError
+from harness.errors import QueueChaosError
 from harness.faults import Fault, FaultKind
 from harness.invariants import INVARIANTS, STATIC_INVARIANTS, Severity
 from harness.op_deadline import DEFAULT_OP_TIMEOUT, OperationHung
@@ -81,6 +81,8 @@ class MachineSetup:
     harness_error: QueueChaosError | None = None  # set when a run meets one: no verdict
     op_timeout: float = DEFAULT_OP_TIMEOUT
     hung: OperationHung | None = None  # set when an operation hung: the run's verdict
+    first_failure: str = ""  # the first example an invariant failed, explained
+    last_example: str = ""  # the history of the example that ended last
 
 
 def fault_plans(kinds: Sequence[FaultKind]) -> st.SearchStrategy[tuple[Fault, ...]]:
@@ -154,9 +156,12 @@ class MachineBase(RuleBasedStateMachine):
             return
         worst = min(found, key=lambda v: (v.severity.rank, v.invariant)).invariant
         mine = [v for v in found if v.invariant == worst]
-        raise VIOLATION_TYPES[worst](explain(mine, self.driver.history))
+        text = explain(mine, self.driver.history)
+        self.setup.first_failure = self.setup.first_failure or text
+        raise VIOLATION_TYPES[worst](text)
 
     def teardown(self) -> None:
+        self.setup.last_example = "\n".join(op.describe() for op in self.driver.history)
         self.driver.close()
 
 
@@ -271,10 +276,11 @@ def run_machine(
     """Run the machine once under `settings`.
 
     A harness error met on the way (InfrastructureError, UsageError) is raised, whatever
-    Hypothesis made of it; so is a run that did not replay the same way twice without an
-    invariant to show for it: neither says anything about the queue.
+    Hypothesis made of it: it says nothing about the queue. A run that did not replay the
+    same way twice (Hypothesis's Flaky) is a verdict on the target once both servers are
+    known to answer: see _nondeterministic.
     """
-    setup = replace(setup, harness_error=None)
+    setup = replace(setup, harness_error=None, hung=None, first_failure="", last_example="")
     result = MachineResult(setup.target, "custom")
     test = get_state_machine_test(machine_class(setup), settings=settings)
     if seed is not None:
@@ -291,19 +297,36 @@ def run_machine(
                                  f"the limit again); the example so far:\n{setup.hung.trace}")
                 return result
             names = _violated(exc)
+            if isinstance(exc, Flaky):
+                return _nondeterministic(setup, exc, names, lines)
             if not names:
-                if isinstance(exc, Flaky):
-                    raise InfrastructureError(
-                        f"the state machine did not replay the same way twice ({exc}); "
-                        "servers too slow or a target that depends on time?") from exc
                 raise
             result.invariants_violated = names
-            result.flaky = isinstance(exc, Flaky)
             lines.extend(_exception_texts(exc))
     if setup.harness_error is not None:
         raise setup.harness_error
     result.report = "\n".join(lines)
     return result
+
+
+def _nondeterministic(setup: MachineSetup, flaky: Flaky, names: list[str],
+                      lines: list[str]) -> MachineResult:
+    """The target gave two outcomes for one program: `deterministic` is violated (with any
+    invariant the first outcome broke), and the report shows both outcomes.
+
+    Asked only once both servers answer (a dead one raises InfrastructureError here): a
+    replay that differs over a healthy network comes from the target (time, randomness,
+    state kept between examples), or from a machine too loaded for the faults' timing.
+    """
+    setup.services.check_alive()
+    first = setup.first_failure or "(no invariant failed: the programs diverged)"
+    report = "\n".join([
+        "the same program gave two outcomes, with both servers answering:",
+        "--- first run ---", first,
+        "--- replay (the example that ran last) ---", setup.last_example or "(no operation)",
+        "--- what Hypothesis saw ---", *_exception_texts(flaky), *lines])
+    return MachineResult(setup.target, "custom", sorted({*names, "deterministic"}), report,
+                         flaky=True)
 
 
 # Most severe first; MEDIUM and LOW share a pass (both are cheap to find, and neither blocks
@@ -321,8 +344,8 @@ def run_by_severity(setup: MachineSetup, settings: Settings,
     that holds needs only the first run (the others would replay the same examples).
     """
     first = run_machine(setup, settings, seed)
-    if first.holds or first.hung:  # a hang would stop every pass at the same place
-        return first
+    if first.holds or first.hung or first.flaky:  # a hang would stop every pass at the
+        return first  # same place; a target that does not replay would mislead them
     total = MachineResult(setup.target, "by severity")
     reports = []
     for severities in SEVERITY_PASSES:

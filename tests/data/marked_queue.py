@@ -17,13 +17,14 @@ from harness.target import load_factory
 REFERENCE = load_factory("reference")
 
 
-def _called_by_the_machine() -> bool:
+def called_by_the_machine() -> bool:
+    """Whether a Hypothesis state machine is on the calling thread's stack."""
     return any(isinstance(frame.frame.f_locals.get("self"), RuleBasedStateMachine)
                for frame in inspect.stack())
 
 
 def make_queue(client, registry):
-    if not os.environ.get("QC_MARK_MACHINE") or _called_by_the_machine():
+    if not os.environ.get("QC_MARK_MACHINE") or called_by_the_machine():
         Path(os.environ["QC_MARK"]).touch()
         time.sleep(float(os.environ.get("QC_SLOW_FACTORY", "0")))
     return REFERENCE(client, registry)
