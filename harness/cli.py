@@ -11,6 +11,7 @@ import importlib
 import sys
 import traceback
 from collections.abc import Sequence
+from typing import NoReturn
 
 from harness import __version__
 from harness.config import BACKENDS, ServicesConfig
@@ -21,6 +22,13 @@ from harness.processes import Terminated, terminate_on_signals
 
 # Each module in harness.commands offers add_parser(subparsers) and run(args) -> ExitCode.
 COMMAND_MODULES = ("list", "reproduce", "gate", "machine", "nightly", "report")
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """Bad usage is one line on stderr and exit 2, like every other error of queue-chaos."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(ExitCode.USAGE, f"queue-chaos: error: {message} (see {self.prog} --help)\n")
 
 
 def add_services_flags(parser: argparse.ArgumentParser) -> None:
@@ -45,6 +53,17 @@ def add_op_timeout_flag(parser: argparse.ArgumentParser) -> None:
                              f"a liveness violation (default {DEFAULT_OP_TIMEOUT:g}s)")
 
 
+def at_least_one(text: str) -> int:
+    """An argparse type: a whole number of at least 1 (examples, steps, threads)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is too few: at least 1")
+    return value
+
+
 def seconds_argument(text: str) -> float:
     """An argparse type: a duration as parse_duration reads it, refused in argparse's way."""
     try:
@@ -62,7 +81,7 @@ def services_config(args: argparse.Namespace) -> ServicesConfig:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="queue-chaos",
         description="Real network faults between a Redis queue's writes, judged by invariants.",
         epilog="exit codes: 0 holds, 1 violation, 2 usage, 3 infrastructure, 70 internal error",
@@ -108,5 +127,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.flush()
 
 
-__all__ = ["ExitCode", "add_op_timeout_flag", "add_services_flags", "main", "seconds_argument",
-           "services_config"]
+__all__ = ["ExitCode", "add_op_timeout_flag", "add_services_flags", "at_least_one", "main",
+           "seconds_argument", "services_config"]

@@ -17,6 +17,7 @@ from typing import Any
 from hypothesis import settings as Settings
 
 from harness import __version__
+from harness.files import write_whole
 from harness.invariants import INVARIANTS, STATIC_INVARIANTS, Severity
 from harness.machine import MachineResult, MachineSetup, run_by_severity
 from harness.op_deadline import DEFAULT_OP_TIMEOUT
@@ -70,8 +71,7 @@ class GateReport:
         }
 
     def write_json(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.to_json(), indent=2, sort_keys=True) + "\n")
+        write_whole(path, (json.dumps(self.to_json(), indent=2, sort_keys=True) + "\n").encode())
 
 
 def scenario_row(result_scenario: Scenario, result: Any, blocking: frozenset[Severity]) -> GateRow:

@@ -97,6 +97,18 @@ def signal_when(child: subprocess.Popen[str], ready: Path, signum: int, *,
     return Run(child.returncode, out, err)
 
 
+def assert_one_line_error(run: Run, code: int, *phrases: str) -> None:
+    """The command ended with `code`, printed nothing on stdout and one error line on stderr
+    holding every phrase."""
+    assert run.code == code, run.out + run.err
+    assert run.out == ""
+    lines = run.err.splitlines()
+    assert len(lines) == 1, run.err
+    assert lines[0].startswith("queue-chaos: error: ")
+    for phrase in phrases:
+        assert phrase in lines[0]
+
+
 def gate_table(out: str) -> dict[str, dict[str, str]]:
     """The gate's table, {id: {column: cell}}, cut at the columns its rule line marks."""
     lines = table_text(out).splitlines()

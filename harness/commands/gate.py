@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from harness.cli import add_op_timeout_flag, add_services_flags, services_config
+from harness.cli import add_op_timeout_flag, add_services_flags, at_least_one, services_config
 from harness.commands.progress import progress_line
 from harness.errors import ExitCode, UsageError
+from harness.files import check_report_file
 from harness.gate import DEFAULT_BLOCKING, GateReport, run_gate
 from harness.invariants import Severity
 from harness.profiles import profile_settings
@@ -29,8 +30,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                         help="severities that fail the gate (default CRITICAL,HIGH)")
     parser.add_argument("--junit", type=Path, help="write JUnit XML here")
     parser.add_argument("--json", type=Path, help="write a JSON summary here")
-    parser.add_argument("--examples", type=int, help="state machine examples (default: profile)")
-    parser.add_argument("--steps", type=int, help="steps per example (default: profile)")
+    parser.add_argument("--examples", type=at_least_one,
+                        help="state machine examples (default: profile)")
+    parser.add_argument("--steps", type=at_least_one, help="steps per example (default: profile)")
     parser.add_argument("--no-machine", action="store_true", help="scenarios only")
     add_op_timeout_flag(parser)
     add_services_flags(parser)
@@ -81,32 +83,21 @@ def write_junit_report(report: GateReport, path: Path) -> None:
     write_junit(path, f"queue-chaos gate ({report.target})", cases)
 
 
-def prepare_report_dirs(*paths: Path | None) -> None:
-    """Create the reports' directories now: a path that cannot be written fails before the run."""
-    for path in paths:
-        if path is None:
-            continue
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise UsageError(f"cannot write a report to {path}: {exc.strerror or exc}") from exc
-        if path.is_dir():
-            raise UsageError(f"cannot write a report to {path}: it is a directory")
-
-
 def run(args: argparse.Namespace) -> ExitCode:
     blocking = blocking_severities(args.block_on)
     load_factory(args.target)
-    prepare_report_dirs(args.junit, args.json)
+    for path in (args.junit, args.json):
+        if path is not None:
+            check_report_file(path)  # before any server starts
     settings = None if args.no_machine else profile_settings(
         "gate", max_examples=args.examples, step_count=args.steps)
     with open_services(services_config(args)) as services, \
             progress_line(f"gate on {args.target}") as update:
         report = run_gate(services, args.target, CATALOGUE, settings, blocking=blocking,
                           on_progress=update, op_timeout=args.op_timeout)
-    print_report(report)
-    if args.junit:
+    if args.junit:  # the files first: a report that cannot be written leaves no verdict
         write_junit_report(report, args.junit)
     if args.json:
         report.write_json(args.json)
+    print_report(report)
     return ExitCode.HOLDS if report.passed else ExitCode.VIOLATION

@@ -13,31 +13,23 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from harness.cli import add_op_timeout_flag, add_services_flags, services_config
+from harness.cli import (
+    add_op_timeout_flag,
+    add_services_flags,
+    at_least_one,
+    seconds_argument,
+    services_config,
+)
 from harness.errors import InfrastructureError, UsageError
+from harness.files import check_directory
 from harness.invariants import Violation
 from harness.nightly.artifacts import link_latest, write_artifacts
-from harness.nightly.budget import parse_duration
 from harness.nightly.progress import progress_for
 from harness.nightly.run import NightlyOptions, NightlyResult, NightlyRun
 from harness.services import open_services
 from harness.target import load_factory
 
 DEFAULT_REPORTS = Path("reports")
-
-
-def _budget(text: str) -> float:
-    try:
-        return parse_duration(text)
-    except UsageError as exc:  # argparse prints it with the usage line, exit 2
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -48,7 +40,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                     "the queue drains, and the whole history and final state are judged.",
         epilog="exit codes: 0 holds, 1 violation, 3 infrastructure, 130 interrupted "
                "(143 on SIGTERM)")
-    parser.add_argument("--budget", required=True, type=_budget,
+    parser.add_argument("--budget", required=True, type=seconds_argument,
                         help="how long the workload runs: 60s, 5m, 1h30m ...")
     parser.add_argument("--target", default="reference",
                         help="reference (default), phase1, pipeline-fix or module:factory")
@@ -59,8 +51,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                              "reports/latest link)")
     parser.add_argument("--pushgateway", metavar="URL",
                         help="also push the run's metrics to this Prometheus Pushgateway")
-    parser.add_argument("--producers", type=_positive, default=3)
-    parser.add_argument("--workers", type=_positive, default=3)
+    parser.add_argument("--producers", type=at_least_one, default=3)
+    parser.add_argument("--workers", type=at_least_one, default=3)
     parser.add_argument("--no-nemesis", dest="nemesis", action="store_false",
                         help="no faults (a baseline to compare throughput with)")
     parser.add_argument("--no-machine", dest="machine", action="store_false",
@@ -72,9 +64,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def _out_dir(requested: Path | None) -> tuple[Path, bool]:
-    """(directory, whether it is a default one that `latest` should point at)."""
+    """(directory, whether it is a default one that `latest` should point at); a directory
+    that cannot be made is refused now, before anything is written."""
     if requested is not None:
-        if requested.exists() and any(requested.iterdir()):
+        check_directory(requested, "--out")
+        if requested.is_dir() and any(requested.iterdir()):
             raise UsageError(f"--out {requested} exists and is not empty: give a new directory")
         return requested, False
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")

@@ -85,6 +85,7 @@ WORKLOAD_BLIND_SPOTS = {
                           "a concurrent run has no such snapshots",
     "input_validation": "the workload sends valid input only",
     "code_quality": "a static check of the target's source (the gate runs it)",
+    "deterministic": "needs the same program run twice: the stateful machine's replays judge it",
 }
 
 
