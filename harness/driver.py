@@ -79,7 +79,7 @@ class Driver:
         self.registry = CollectorRegistry()
         self.injector = FaultInjector(services.control, services.proxy_name)
         self.client = injected_client(services.proxy.host, services.proxy.port,
-                                      self.injector, policy)
+                                      self.injector, policy, db=services.database)
         self.target: QueueTarget = build_target(target, self.client, self.registry)
         self.schema = self.target.key_schema
         self.history = History()

@@ -34,7 +34,7 @@ from hypothesis.stateful import (
 
 from harness.driver import DRIVER_POLICY, Driver, Lease, Request, explain
 from harness.errors import QueueChaosError
-from harness.faults import Fault, FaultKind
+from harness.faults import Fault, FaultKind, kinds_for_database
 from harness.invariants import INVARIANTS, STATIC_INVARIANTS, Severity
 from harness.op_deadline import DEFAULT_OP_TIMEOUT, OperationHung
 from harness.redis_client import ClientPolicy
@@ -167,7 +167,7 @@ class MachineBase(RuleBasedStateMachine):
 
 def machine_class(setup: MachineSetup) -> type[MachineBase]:
     """The state machine for one setup: its fault plans use only the kinds the setup allows."""
-    plans = fault_plans(setup.fault_kinds)
+    plans = fault_plans(kinds_for_database(setup.fault_kinds, setup.services.database))
     workspaces = st.sampled_from(WORKSPACES)
     # About one enqueue in four gets a workspace id the contract calls bad (shrinks to good).
     any_workspace = st.sampled_from(WORKSPACES * 6 + BAD_WORKSPACES)

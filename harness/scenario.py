@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.driver import DRIVER_POLICY, Driver, Lease, Request, explain
-from harness.faults import Fault, FaultKind
+from harness.faults import Fault, FaultKind, kinds_for_database
 from harness.invariants import INVARIANTS, Severity, Violation
 from harness.op_deadline import DEFAULT_OP_TIMEOUT, OperationHung
 from harness.redis_client import ClientPolicy
@@ -264,9 +264,14 @@ def _plans(scenario: Scenario, services: Services, target: str,
 
 def _run_steps(scenario: Scenario, services: Services, target: str,
                op_timeout: float) -> ScenarioResult:
+    fault = scenario.steps[scenario.faulted_step or 0].fault
+    kinds = [k for k in (fault.kind, fault.then) if k is not None] if fault else []
+    if len(kinds_for_database(kinds, services.database)) < len(kinds):
+        return ScenarioResult(scenario, target, "not applicable",
+                              trace=f"{fault.describe() if fault else ''}: a reset needs Redis "
+                                    f"database 0, and this run uses {services.database}")
     plans = _plans(scenario, services, target, op_timeout)
     if not plans:
-        fault = scenario.steps[scenario.faulted_step or 0].fault
         return ScenarioResult(scenario, target, "not applicable",
                               trace=f"no round trip of {target} matches: "
                                     f"{fault.describe() if fault else ''}")

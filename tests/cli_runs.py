@@ -31,7 +31,11 @@ class Run:
 
 
 def compose_flags(services: Services) -> list[str]:
-    """Servers flags that make a command use `services` as they are (and empty that Redis)."""
+    """Servers flags that make a command use `services` as they are (and empty that Redis).
+
+    It is emptied now too: the command then finds nothing there to warn about emptying.
+    """
+    services.flush()
     return ["--backend", "compose", "--redis-url", f"redis://{services.redis}/0",
             "--toxiproxy-url", services.control.url, "--proxy-listen", str(services.proxy),
             "--proxy-upstream", str(services.redis), "--allow-flush"]

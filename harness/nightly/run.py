@@ -222,7 +222,8 @@ class NightlyRun:
         proxy = self.services.proxy
         return [
             build_target(self.options.target,
-                         build_client(proxy.host, proxy.port, self.options.policy),
+                         build_client(proxy.host, proxy.port, self.options.policy,
+                                      db=self.services.database),
                          self.family.new_registry())
             for _ in range(count)
         ]
