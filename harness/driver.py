@@ -92,6 +92,7 @@ class Driver:
         self._seeds = 0
 
     def close(self) -> None:
+        self.deadline.close()
         with contextlib.suppress(InfrastructureError):
             self.injector.heal()
         self.client.close()

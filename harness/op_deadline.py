@@ -94,12 +94,16 @@ class OpDeadline:
     def __init__(self, seconds: float = DEFAULT_OP_TIMEOUT) -> None:
         self.seconds = seconds
         self._local = threading.local()
+        self._helpers: list[_Helper] = []
+        self._lock = threading.Lock()
 
     def call(self, fn: Callable[[], T]) -> T:
         """fn(), its exception re-raised here; OperationHung once the limit has passed."""
         helper: _Helper | None = getattr(self._local, "helper", None)
         if helper is None:
             helper = self._local.helper = _Helper(threading.current_thread().name)
+            with self._lock:
+                self._helpers.append(helper)
         call = _Call(fn)
         helper.inbox.put(call)
         if not call.done.wait(self.seconds):
@@ -110,6 +114,15 @@ class OpDeadline:
         if call.error is not None:
             raise call.error
         return call.value  # type: ignore[no-any-return]
+
+    def close(self) -> None:
+        """Let every helper end (a hung one once its call returns, if ever)."""
+        with self._lock:
+            helpers, self._helpers = self._helpers, []
+        for helper in helpers:
+            helper.abandoned = True
+            helper.inbox.put(_Call(lambda: None))  # wakes an idle helper to see it
+        self._local = threading.local()
 
     @property
     def last_cpu_seconds(self) -> float:

@@ -71,6 +71,7 @@ def _out_dir(requested: Path | None) -> tuple[Path, bool]:
         if requested.is_dir() and any(requested.iterdir()):
             raise UsageError(f"--out {requested} exists and is not empty: give a new directory")
         return requested, False
+    check_directory(DEFAULT_REPORTS, "the reports directory")
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     directory = DEFAULT_REPORTS / stamp
     suffix = 1
@@ -92,17 +93,19 @@ def run(args: argparse.Namespace) -> int:
     progress.message(f"nightly: target {options.target}, seed {seed}, budget "
                      f"{options.budget:g} s -> {out}")
     config = services_config(args)
+    result: NightlyResult | None = None
     try:
         with open_services(config) as services:
             result = NightlyRun(options, services, out, progress).execute()
-    except (InfrastructureError, KeyboardInterrupt) as exc:  # before the run: still a report
-        out.mkdir(parents=True, exist_ok=True)
-        result = NightlyResult(options, out, config.backend, datetime.now(UTC),
-                               finished_at=datetime.now(UTC))
-        if isinstance(exc, KeyboardInterrupt):
-            result.interrupt(exc)
-        else:
-            result.infrastructure = f"{type(exc).__name__}: {exc}"
+    except (InfrastructureError, KeyboardInterrupt) as exc:
+        if result is None:  # the servers did not start, or a signal came first: a report
+            out.mkdir(parents=True, exist_ok=True)
+            result = NightlyResult(options, out, config.backend, datetime.now(UTC),
+                                   finished_at=datetime.now(UTC))
+            if isinstance(exc, KeyboardInterrupt):
+                result.interrupt(exc)
+            else:
+                result.infrastructure = f"{type(exc).__name__}: {exc}"
     finally:
         progress.close()
     notes = write_artifacts(result, args.pushgateway)

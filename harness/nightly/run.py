@@ -382,8 +382,10 @@ class NightlyRun:
         result = self.result
         if not hasattr(self, "history"):
             return
-        if not result.judged and hasattr(self, "recorder"):
-            result.violations = list(self.recorder.violations)
+        if hasattr(self, "recorder"):
+            self.recorder.deadline.close()
+            if not result.judged:
+                result.violations = list(self.recorder.violations)
         with contextlib.suppress(InfrastructureError):
             self.services.control.reset()  # nothing stays applied, whatever happened
         self.history.close()
