@@ -26,7 +26,14 @@ from harness.inputs import Validity, classify_input
 from harness.invariants import Violation
 from harness.model import HistoryModel, as_job, outcome_of
 from harness.snapshot import Snapshot
-from harness.state_rules import check_snapshot, is_lost, judge_state, owed_jobs, settle
+from harness.state_rules import (
+    check_snapshot,
+    extra_jobs,
+    is_lost,
+    judge_state,
+    owed_jobs,
+    settle,
+)
 from harness.target import Job, KeySchema, MetricNames
 
 __all__ = ["Checker", "check_snapshot"]
@@ -311,7 +318,7 @@ class Checker:
         lost          acknowledged or seeded jobs not readable in their workspace or not
                       accounted (pending, leased, finished, or a status a caller set)
         duplicated    jobs listed more than once, plus the extra jobs of a request that
-                      got more than one
+                      has more than one (in Redis, or by what its enqueues returned)
         unexpected    jobs in Redis that no enqueue, request or seed explains
         """
         model = self.model
@@ -324,9 +331,7 @@ class Checker:
             or any(snapshot.has_record(j) for j in r.job_ids))
         lost = sorted(j for j, ws in owed_jobs(model).items() if is_lost(snapshot, ws, j, model))
         listed = Counter(snapshot.queue + snapshot.processing)
-        duplicated = {j for j, n in listed.items() if n > 1}
-        duplicated |= {j for r in model.requests.values() if len(r.job_ids) > 1
-                       for j in r.job_ids}
+        duplicated = {j for j, n in listed.items() if n > 1} | extra_jobs(snapshot, model)
         unexpected = sorted(j for j in snapshot.job_ids()
                             if not any(model.explains(j, r) for r in snapshot.all_records_of(j)))
         return {

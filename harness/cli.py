@@ -11,10 +11,14 @@ import importlib
 import sys
 import traceback
 from collections.abc import Sequence
+from typing import NoReturn
 
 from harness import __version__
 from harness.config import BACKENDS, ServicesConfig
-from harness.errors import ExitCode, QueueChaosError
+from harness.errors import ExitCode, QueueChaosError, UsageError
+from harness.nightly.budget import parse_duration
+from harness.op_deadline import DEFAULT_OP_TIMEOUT
+from harness.processes import Terminated, terminate_on_signals
 from harness.target import TARGET_ALIASES
 
 # Each module in harness.commands offers add_parser(subparsers) and run(args) -> ExitCode.
@@ -36,6 +40,13 @@ def add_target_flag(parser: argparse.ArgumentParser, default: str = "reference")
              "(e.g. mypkg.queue:make_queue, importable from here)")
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """Bad usage is one line on stderr and exit 2, like every other error of queue-chaos."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(ExitCode.USAGE, f"queue-chaos: error: {message} (see {self.prog} --help)\n")
+
+
 def add_services_flags(parser: argparse.ArgumentParser) -> None:
     """Where the servers come from; every flag also has a QUEUE_CHAOS_* env var."""
     group = parser.add_argument_group("servers")
@@ -54,6 +65,33 @@ def add_services_flags(parser: argparse.ArgumentParser) -> None:
                             "'queue-chaos doctor' shows)")
 
 
+def add_op_timeout_flag(parser: argparse.ArgumentParser) -> None:
+    """The operation time limit: a target call that takes longer is recorded as hung."""
+    parser.add_argument("--op-timeout", type=seconds_argument, default=DEFAULT_OP_TIMEOUT,
+                        metavar="DURATION",
+                        help="a target call that has not returned after this long is hung: "
+                             f"a liveness violation (default {DEFAULT_OP_TIMEOUT:g}s)")
+
+
+def at_least_one(text: str) -> int:
+    """An argparse type: a whole number of at least 1 (examples, steps, threads)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is too few: at least 1")
+    return value
+
+
+def seconds_argument(text: str) -> float:
+    """An argparse type: a duration as parse_duration reads it, refused in argparse's way."""
+    try:
+        return parse_duration(text)
+    except UsageError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def services_config(args: argparse.Namespace) -> ServicesConfig:
     return ServicesConfig.from_env(
         backend=args.backend, redis_url=args.redis_url, toxiproxy_url=args.toxiproxy_url,
@@ -63,7 +101,7 @@ def services_config(args: argparse.Namespace) -> ServicesConfig:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="queue-chaos",
         description="Real network faults between a Redis queue's writes, judged by invariants.",
         epilog="exit codes: 0 holds, 1 violation, 2 usage, 3 infrastructure, 70 internal error",
@@ -89,10 +127,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # argparse: 0 for --help/--version, 2 for bad usage
         return int(exc.code or 0)
     try:
-        return int(args.run(args))
+        with terminate_on_signals(exit_when_uncaught=False):  # from the first line on
+            return int(args.run(args))
     except QueueChaosError as exc:
         print(f"queue-chaos: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return int(exc.exit_code)
+    except Terminated as exc:  # SIGTERM, SIGHUP: what a CI cancel sends
+        print("queue-chaos: terminated", file=sys.stderr)
+        return exc.exit_code
     except KeyboardInterrupt:
         print("queue-chaos: interrupted", file=sys.stderr)
         return 130
@@ -105,4 +147,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.flush()
 
 
-__all__ = ["ExitCode", "add_services_flags", "add_target_flag", "main", "services_config"]
+__all__ = ["ExitCode", "add_op_timeout_flag", "add_services_flags", "add_target_flag",
+           "at_least_one", "main", "seconds_argument", "services_config"]

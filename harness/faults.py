@@ -13,6 +13,7 @@ between the target and Redis; none is a Python exception raised in place of a ne
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -33,6 +34,13 @@ AMBIGUOUS = frozenset({FaultKind.REPLY_LOST, FaultKind.STALL, FaultKind.PARTIAL}
 # Kinds that need a connection opened after the toxic was added (reset_peer sets SO_LINGER
 # at accept, so only such a connection gets a true RST).
 NEEDS_FRESH_CONNECTION = frozenset({FaultKind.RESET})
+
+def kinds_for_database(kinds: Iterable[FaultKind], database: int) -> tuple[FaultKind, ...]:
+    """The kinds a client of Redis database `database` can take. A connection to a database
+    other than 0 sends SELECT on connect, and a reset armed for a fresh connection would
+    reset that SELECT, not the request: such a client takes no `reset`."""
+    return tuple(k for k in kinds if database == 0 or k not in NEEDS_FRESH_CONNECTION)
+
 
 LATENCY_MS = 40  # well below the harness client's socket timeout
 # A stalled round trip gets this socket timeout (the injector sets it for that round trip

@@ -20,8 +20,10 @@ from hypothesis import settings as Settings
 from harness import __version__
 from harness.driver import Driver
 from harness.errors import UsageError
+from harness.files import write_whole
 from harness.invariants import INVARIANTS, STATIC_INVARIANTS, Severity
 from harness.machine import SHRINK_BUDGET, MachineResult, MachineSetup, run_by_severity
+from harness.op_deadline import DEFAULT_OP_TIMEOUT
 from harness.scenario import NOT_CHECKED, Scenario, ScenarioResult, run_scenario, unjudged
 from harness.services import Services
 from harness.target import KeySchema
@@ -38,7 +40,7 @@ class GateRow:
     title: str
     severity: str
     invariant: str  # what the row is about
-    result: str  # "violated", "holds", "not applicable" or "not checked"
+    result: str  # "violated", "holds", "not applicable", "not checked" or "not run" (a hang)
     violated: list[str] = field(default_factory=list)  # invariants actually violated
     blocking: bool = False
     seconds: float = 0.0
@@ -85,8 +87,7 @@ class GateReport:
         }
 
     def write_json(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.to_json(), indent=2, sort_keys=True) + "\n")
+        write_whole(path, (json.dumps(self.to_json(), indent=2, sort_keys=True) + "\n").encode())
 
 
 def parse_blocking(text: str) -> frozenset[Severity]:
@@ -110,16 +111,18 @@ def scenario_row(scenario: Scenario, result: ScenarioResult,
     )
 
 
-def machine_rows(result: MachineResult, blocking: frozenset[Severity],
+def machine_rows(result: MachineResult | None, blocking: frozenset[Severity],
                  not_judged: dict[str, str] | None = None) -> list[GateRow]:
-    """A row per invariant; one the checker could not judge (`not_judged`) is "not checked"."""
+    """A row per invariant; one the checker could not judge (`not_judged`) is "not checked",
+    and each is "not run" when the machine did not run (after a hang)."""
     not_judged = not_judged or {}
     rows = []
     for name, invariant in INVARIANTS.items():
         if name in STATIC_INVARIANTS:
             continue
-        violated = name in result.invariants_violated
-        verdict = "violated" if violated else NOT_CHECKED if name in not_judged else "holds"
+        violated = result is not None and name in result.invariants_violated
+        verdict = ("not run" if result is None else "violated" if violated
+                   else NOT_CHECKED if name in not_judged else "holds")
         rows.append(GateRow(
             id=f"{MACHINE_PREFIX}/{name}", title=f"state machine: {invariant.promise}",
             severity=str(invariant.severity), invariant=name,
@@ -149,22 +152,35 @@ def run_gate(
     on_progress: Callable[[str], None] = lambda _text: None,
     shrink_budget: float | None = SHRINK_BUDGET,
     on_first_failure: Callable[[str], None] | None = None,
+    op_timeout: float = DEFAULT_OP_TIMEOUT,
 ) -> GateReport:
-    """Run every scenario, then the machine (unless `machine_settings` is None)."""
+    """Run every scenario, then the machine (unless `machine_settings` is None).
+
+    An operation that hangs ends the gate at that verdict: what is left is "not run" (each
+    scenario would wait the whole operation time limit again).
+    """
     rows: list[GateRow] = []
     undeclared: set[str] = set()
+    hung = False
     for scenario in scenarios:
+        if hung:
+            rows.append(GateRow(scenario.id, scenario.title, str(scenario.severity),
+                                scenario.breaks, "not run"))
+            continue
         on_progress(scenario.id)
-        result = run_scenario(scenario, services, target)
+        result = run_scenario(scenario, services, target, op_timeout)
         rows.append(scenario_row(scenario, result, blocking))
         undeclared.update(result.undeclared_keys)
+        hung = result.hung
     machine_report = ""
-    if machine_settings is not None:
+    if machine_settings is not None and hung:
+        rows.extend(machine_rows(None, blocking))
+    elif machine_settings is not None:
         on_progress(MACHINE_PREFIX)
         schema, not_judged = _probe(services, target)
         started = time.monotonic()
         setup = MachineSetup(services, target, shrink_budget=shrink_budget,
-                             on_first_failure=on_first_failure)
+                             on_first_failure=on_first_failure, op_timeout=op_timeout)
         result = run_by_severity(setup, machine_settings)
         elapsed = round(time.monotonic() - started, 3)
         for row in machine_rows(result, blocking, not_judged):
@@ -193,6 +209,9 @@ def render_report(report: GateReport) -> str:
     parts += [f"{row.trace}\n" for row in report.blocked if row.trace]
     if report.machine_report and report.blocked:
         parts += ["state machine (minimal failing programs):", report.machine_report, ""]
+    not_run = [r.id for r in report.rows if r.result == "not run"]
+    if not_run:
+        parts.append(f"an operation hung: the gate stopped there ({len(not_run)} rows not run)")
     notes = sorted({f"{r.invariant}: {r.note}" for r in report.rows if r.result == NOT_CHECKED})
     parts += [f"not checked: {note}" for note in notes]
     if report.undeclared_keys:

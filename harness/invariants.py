@@ -66,6 +66,16 @@ INVARIANTS: dict[str, Invariant] = {
                   "is never refused"),
         Invariant("contract", Severity.HIGH,
                   "operations raise only ValueError, JobNotFound or a Redis error"),
+        # HIGH: a call that never returns blocks its caller (an API request, a worker with
+        # a lease) and must block the merge; CRITICAL stays for lost or doubled work.
+        # HIGH: a queue whose answers differ on the same inputs over a healthy network
+        # cannot be shrunk to a minimal program, and it must not pass the gate.
+        Invariant("deterministic", Severity.HIGH,
+                  "the same program, replayed with both servers healthy, gives the same "
+                  "outcome"),
+        Invariant("liveness", Severity.HIGH,
+                  "every operation returns within the operation time limit, and in a nightly "
+                  "run every producer and worker gets answers (not only errors)"),
         Invariant("code_quality", Severity.MEDIUM,
                   "the target's source passes the linter rules a finding names (static)"),
     )

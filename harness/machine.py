@@ -38,9 +38,9 @@ from hypothesis.stateful import (
 )
 
 from harness.driver import DRIVER_POLICY, Driver, Lease, Request, explain
-from harness.errors import InfrastructureError, QueueChaosError
+from harness.errors import QueueChaosError
 from harness.fault_planning import RoundTripsSeen, fault_plans
-from harness.faults import Fault, FaultKind
+from harness.faults import Fault, FaultKind, kinds_for_database
 from harness.generation import (
     WORKSPACES,
     any_workspace_ids,
@@ -58,6 +58,7 @@ from harness.generation import (
 from harness.history import OpKind
 from harness.inputs import Validity, classify_payload
 from harness.invariants import INVARIANTS, STATIC_INVARIANTS, Severity
+from harness.op_deadline import DEFAULT_OP_TIMEOUT, OperationHung
 from harness.redis_client import ClientPolicy
 from harness.services import Services
 from harness.snapshot import Snapshot
@@ -103,10 +104,13 @@ class MachineSetup:
     harness_error: QueueChaosError | None = None  # set when a run meets one: no verdict
     counts: Counter[str] = field(default_factory=Counter)  # examples and steps run
     shrink_budget: float | None = SHRINK_BUDGET  # seconds of shrinking per run (None: 300)
-    # Called once, with the explanation, when the first failing program is found (before
+    # Called with the explanation when a run finds its first failing program (before
     # Hypothesis shrinks it): a long shrink never hides that something was found.
     on_first_failure: Callable[[str], None] | None = None
-    first_failure: list[str] = field(default_factory=list)  # shared by a run's passes
+    op_timeout: float = DEFAULT_OP_TIMEOUT
+    hung: OperationHung | None = None  # set when an operation hung: the run's verdict
+    first_failure: str = ""  # the first example an invariant failed, explained
+    last_example: str = ""  # the history of the example that ended last
 
 
 @contextlib.contextmanager
@@ -119,6 +123,9 @@ def _aborting(setup: MachineSetup) -> Iterator[None]:
     except QueueChaosError as exc:
         setup.harness_error = exc
         raise HarnessAbort(exc) from exc
+    except OperationHung as hung:  # not shrunk: every replay would wait the limit again
+        setup.hung = hung
+        raise
 
 
 @dataclass(frozen=True)
@@ -211,7 +218,7 @@ class MachineBase(RuleBasedStateMachine):
         super().__init__()
         with _aborting(self.setup):
             self.driver = Driver(self.setup.services, self.setup.target, self.setup.policy,
-                                 process="machine")
+                                 "machine", self.setup.op_timeout)
         self._requests_made = 0
         self.seen = RoundTripsSeen()  # what each operation kind sent in this example
         self.fault_kinds: tuple[FaultKind, ...] = self.setup.fault_kinds
@@ -263,14 +270,15 @@ class MachineBase(RuleBasedStateMachine):
             return
         worst = min(found, key=lambda v: (v.severity.rank, v.invariant)).invariant
         mine = [v for v in found if v.invariant == worst]
-        explanation = explain(mine, self.driver.history)
+        text = explain(mine, self.driver.history)
         if not self.setup.first_failure:
-            self.setup.first_failure.append(explanation)
+            self.setup.first_failure = text
             if self.setup.on_first_failure is not None:
-                self.setup.on_first_failure(explanation)
-        raise VIOLATION_TYPES[worst](explanation)
+                self.setup.on_first_failure(text)
+        raise VIOLATION_TYPES[worst](text)
 
     def teardown(self) -> None:
+        self.setup.last_example = "\n".join(op.describe() for op in self.driver.history)
         self.driver.close()
 
 
@@ -279,8 +287,9 @@ def machine_class(setup: MachineSetup) -> type[MachineBase]:
     schema = DEFAULT_SCHEMA  # what arguments look like; a target's own patterns may differ
     workspaces = workspace_ids(schema)
     other_workspace = weighted((3, st.none()), (1, workspaces))  # None: the job's own
-    kinds = (st.sets(st.sampled_from(list(setup.fault_kinds)), min_size=1)
-             if setup.fault_kinds else st.just(frozenset()))
+    allowed = kinds_for_database(setup.fault_kinds, setup.services.database)
+    kinds = (st.sets(st.sampled_from(list(allowed)), min_size=1) if allowed
+             else st.just(frozenset()))
 
     class QueueMachine(MachineBase):
         requests = Bundle("requests")
@@ -404,6 +413,7 @@ class MachineResult:
     shrinking: str = ""  # "finished", or how it stopped; "" when nothing failed
     examples: int = 0  # examples run, shrinking included
     steps: int = 0  # rule steps run in them
+    hung: bool = False  # an operation hung: the run stopped there, unshrunk
 
     @property
     def holds(self) -> bool:
@@ -431,10 +441,12 @@ def run_machine(
     """Run the machine once under `settings`.
 
     A harness error met on the way (InfrastructureError, UsageError) is raised, whatever
-    Hypothesis made of it; so is a run that did not replay the same way twice without an
-    invariant to show for it: neither says anything about the queue.
+    Hypothesis made of it: it says nothing about the queue. A run that did not replay the
+    same way twice (Hypothesis's Flaky) is a verdict on the target once both servers are
+    known to answer: see _nondeterministic.
     """
-    setup = replace(setup, harness_error=None, counts=Counter())
+    setup = replace(setup, harness_error=None, counts=Counter(), hung=None, first_failure="",
+                    last_example="")
     result = MachineResult(setup.target, "custom")
     test = get_state_machine_test(machine_class(setup), settings=settings)
     if seed is not None:
@@ -445,15 +457,17 @@ def run_machine(
         except BaseException as exc:
             if setup.harness_error is not None:
                 raise setup.harness_error from None
+            if setup.hung is not None:
+                result.invariants_violated, result.hung = ["liveness"], True
+                result.report = ("an operation hung (no shrinking: each replay would wait "
+                                 f"the limit again); the example so far:\n{setup.hung.trace}")
+                return result
             names = _violated(exc)
+            if isinstance(exc, Flaky):
+                return _nondeterministic(setup, exc, names, lines)
             if not names:
-                if isinstance(exc, Flaky):
-                    raise InfrastructureError(
-                        f"the state machine did not replay the same way twice ({exc}); "
-                        "servers too slow or a target that depends on time?") from exc
                 raise
             result.invariants_violated = names
-            result.flaky = isinstance(exc, Flaky)
             lines.extend(_exception_texts(exc))
     if setup.harness_error is not None:
         raise setup.harness_error
@@ -491,6 +505,24 @@ def _how_shrinking_ended(lines: list[str], settings: Settings, budget: float | N
     return (f"stopped at its budget of {budget if budget is not None else 300:g} s: the "
             "program shown is the smallest found so far (a longer --shrink-budget may "
             "shrink it further; the verdict is the same)")
+def _nondeterministic(setup: MachineSetup, flaky: Flaky, names: list[str],
+                      lines: list[str]) -> MachineResult:
+    """The target gave two outcomes for one program: `deterministic` is violated (with any
+    invariant the first outcome broke), and the report shows both outcomes.
+
+    Asked only once both servers answer (a dead one raises InfrastructureError here): a
+    replay that differs over a healthy network comes from the target (time, randomness,
+    state kept between examples), or from a machine too loaded for the faults' timing.
+    """
+    setup.services.check_alive()
+    first = setup.first_failure or "(no invariant failed: the programs diverged)"
+    report = "\n".join([
+        "the same program gave two outcomes, with both servers answering:",
+        "--- first run ---", first,
+        "--- replay (the example that ran last) ---", setup.last_example or "(no operation)",
+        "--- what Hypothesis saw ---", *_exception_texts(flaky), *lines])
+    return MachineResult(setup.target, "custom", sorted({*names, "deterministic"}), report,
+                         flaky=True)
 
 
 # Most severe first; MEDIUM and LOW share a pass (both are cheap to find, and neither blocks
@@ -508,15 +540,15 @@ def run_by_severity(setup: MachineSetup, settings: Settings,
     that holds needs only the first run (the others would replay the same examples).
     """
     first = run_machine(setup, settings, seed)
-    if first.holds:
-        return first
+    if first.holds or first.hung or first.flaky:  # a hang would stop every pass at the
+        return first  # same place; a target that does not replay would mislead them
     total = MachineResult(setup.target, "by severity", examples=first.examples,
                           steps=first.steps)
     reports = []
     for severities in SEVERITY_PASSES:
         names = frozenset(n for n, inv in INVARIANTS.items()
                           if inv.severity in severities and n not in STATIC_INVARIANTS)
-        result = run_machine(replace(setup, judged=names), settings, seed)
+        result = run_machine(replace(setup, judged=names, on_first_failure=None), settings, seed)
         total.invariants_violated += result.invariants_violated
         total.flaky = total.flaky or result.flaky
         if result.shrinking and total.shrinking in ("", "finished"):

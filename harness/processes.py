@@ -1,8 +1,8 @@
 """Child server processes that cannot outlive the run that started them.
 
 Three layers make sure of it: the context manager stops the process on any exit path;
-SIGTERM/SIGHUP are turned into SystemExit so those paths run; and PR_SET_PDEATHSIG makes
-the kernel kill the child if our process dies without cleaning up (kill -9, a crash).
+SIGTERM/SIGHUP raise `Terminated` so those paths run; and PR_SET_PDEATHSIG makes the kernel
+kill the child if our process dies without cleaning up (kill -9, a crash).
 """
 
 from __future__ import annotations
@@ -126,26 +126,51 @@ def live_processes() -> list[ManagedProcess]:
         return list(_live)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP (a CI cancel, a closed terminal): stop as Ctrl-C stops.
+
+    A KeyboardInterrupt, so every path that stops cleanly on Ctrl-C stops on it too:
+    Hypothesis ends at once (a SystemExit it would take for a failure, shrink and replay),
+    a nightly run writes its report. The shell's code for it is 128 + the signal.
+    """
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum
+
+
 @contextlib.contextmanager
-def terminate_on_signals() -> Iterator[None]:
-    """Turn SIGTERM and SIGHUP into SystemExit so every `with` block unwinds and stops its servers.
+def terminate_on_signals(exit_when_uncaught: bool = True) -> Iterator[None]:
+    """Make SIGTERM and SIGHUP raise Terminated, so every `with` block unwinds and stops its
+    servers.
 
     Only installed from the main thread, and only over the default handler (pytest and
-    other hosts keep theirs). SIGINT already raises KeyboardInterrupt.
+    other hosts keep theirs). When it installed them and a Terminated reaches it, it
+    exits with 128 + the signal (unless `exit_when_uncaught` is False: a caller that
+    handles Terminated itself), so a program that does not catch it ends as the shell
+    expects. SIGINT already raises KeyboardInterrupt.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
-    def _exit(signum: int, _frame: object) -> None:
-        raise SystemExit(128 + signum)
+    def _raise(signum: int, _frame: object) -> None:
+        raise Terminated(signum)
 
     previous = {}
     for signum in (signal.SIGTERM, signal.SIGHUP):
         if signal.getsignal(signum) in (signal.SIG_DFL, None):
-            previous[signum] = signal.signal(signum, _exit)
+            previous[signum] = signal.signal(signum, _raise)
     try:
         yield
+    except Terminated as exc:
+        if previous and exit_when_uncaught:
+            raise SystemExit(exc.exit_code) from exc
+        raise
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)

@@ -214,7 +214,8 @@ def qc_registry() -> CollectorRegistry:
 
 @pytest.fixture
 def qc_client(qc_services: Services, qc_redis: redis.Redis) -> Iterator[redis.Redis]:
-    client = build_client(qc_services.proxy.host, qc_services.proxy.port, ClientPolicy())
+    client = build_client(qc_services.proxy.host, qc_services.proxy.port, ClientPolicy(),
+                          db=qc_services.database)
     yield client
     with contextlib.suppress(redis.RedisError):
         client.close()
@@ -233,7 +234,8 @@ def qc_injector(qc_services: Services, qc_redis: redis.Redis) -> Iterator[FaultI
 def qc_faulted_client(qc_services: Services,
                       qc_injector: FaultInjector) -> Iterator[redis.Redis]:
     """Through the proxy, retries off (ClientPolicy()), socket timeout 0.5 s."""
-    client = injected_client(qc_services.proxy.host, qc_services.proxy.port, qc_injector)
+    client = injected_client(qc_services.proxy.host, qc_services.proxy.port, qc_injector,
+                             db=qc_services.database)
     yield client
     with contextlib.suppress(redis.RedisError):
         client.close()

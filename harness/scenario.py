@@ -20,8 +20,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.driver import DRIVER_POLICY, Driver, Lease, Request, explain
-from harness.faults import Fault, FaultKind
+from harness.faults import Fault, FaultKind, kinds_for_database
 from harness.invariants import INVARIANTS, Severity, Violation
+from harness.op_deadline import DEFAULT_OP_TIMEOUT, OperationHung
 from harness.redis_client import ClientPolicy
 from harness.services import Services
 from harness.snapshot import Snapshot
@@ -221,6 +222,7 @@ class ScenarioResult:
     seconds: float = 0.0
     note: str = ""  # why the verdict is "not checked" or "not applicable"
     undeclared_keys: list[str] = field(default_factory=list)  # outside the target's schema
+    hung: bool = False  # an operation hung: the run that asked for it should stop
 
     @property
     def violated(self) -> bool:
@@ -235,25 +237,35 @@ def unjudged(driver: Driver) -> dict[str, str]:
                                    + ", ".join(MetricNames.ALL)}
 
 
-def run_scenario(scenario: Scenario, services: Services, target: str) -> ScenarioResult:
-    """Replay `scenario` on `target`; violated as soon as any invariant breaks."""
+def run_scenario(scenario: Scenario, services: Services, target: str,
+                 op_timeout: float = DEFAULT_OP_TIMEOUT) -> ScenarioResult:
+    """Replay `scenario` on `target`; violated as soon as any invariant breaks (a hung
+    operation ends it at once: its liveness violation and the history so far)."""
     started = time.monotonic()
     if scenario.is_static:
         result = _run_lint(scenario, target)
     else:
-        result = _run_steps(scenario, services, target)
+        try:
+            result = _run_steps(scenario, services, target, op_timeout)
+        except OperationHung as hung:
+            result = ScenarioResult(
+                scenario, target, "violated", list(hung.violations),
+                f"{scenario.id}  {scenario.title}  [{scenario.severity}]  target: {target}\n"
+                f"{hung.trace}\nVIOLATED: liveness (the scenario stopped at the hang)",
+                hung=True)
     result.seconds = time.monotonic() - started
     return result
 
 
-def _plans(scenario: Scenario, services: Services, target: str) -> list[tuple[Fault, ...]]:
+def _plans(scenario: Scenario, services: Services, target: str,
+           op_timeout: float) -> list[tuple[Fault, ...]]:
     """Dry-run the steps without faults to see which round trips the faulted step makes."""
     index = scenario.faulted_step
     if index is None:
         return [()]
     fault = scenario.steps[index].fault
     assert fault is not None
-    driver = Driver(services, target, scenario.policy, process="dry-run")
+    driver = Driver(services, target, scenario.policy, "dry-run", op_timeout)
     try:
         ctx = Context()
         for step in scenario.steps[: index + 1]:
@@ -263,16 +275,22 @@ def _plans(scenario: Scenario, services: Services, target: str) -> list[tuple[Fa
         driver.close()
 
 
-def _run_steps(scenario: Scenario, services: Services, target: str) -> ScenarioResult:
-    plans = _plans(scenario, services, target)
+def _run_steps(scenario: Scenario, services: Services, target: str,
+               op_timeout: float) -> ScenarioResult:
+    fault = scenario.steps[scenario.faulted_step or 0].fault
+    kinds = [k for k in (fault.kind, fault.then) if k is not None] if fault else []
+    if len(kinds_for_database(kinds, services.database)) < len(kinds):
+        return ScenarioResult(scenario, target, "not applicable",
+                              trace=f"{fault.describe() if fault else ''}: a reset needs Redis "
+                                    f"database 0, and this run uses {services.database}")
+    plans = _plans(scenario, services, target, op_timeout)
     if not plans:
-        fault = scenario.steps[scenario.faulted_step or 0].fault
         return ScenarioResult(scenario, target, "not applicable",
                               trace=f"no round trip of {target} matches: "
                                     f"{fault.describe() if fault else ''}")
     last = ScenarioResult(scenario, target, "holds")
     for plan in plans:
-        driver = Driver(services, target, scenario.policy, process="scenario")
+        driver = Driver(services, target, scenario.policy, "scenario", op_timeout)
         try:
             ctx = Context()
             found: dict[str, Violation] = {}  # judged after every step, kept in order

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-import tempfile
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from urllib.parse import urlparse
 
 import redis
@@ -23,6 +22,7 @@ from harness.errors import InfrastructureError, ToxiproxyError, UsageError
 from harness.ports import LOOPBACK, free_port
 from harness.processes import ManagedProcess, terminate_on_signals
 from harness.toxiproxy import ToxiproxyControl
+from harness.workdirs import make_workdir
 
 TOXIPROXY_IMAGE = "ghcr.io/shopify/toxiproxy:2.12.0"
 REDIS_IMAGE = "redis:7"
@@ -48,10 +48,14 @@ class Services:
     proxy_name: str
     may_flush: bool  # True only for a Redis the harness started, or with explicit permission
     processes: list[ManagedProcess] = field(default_factory=list)
+    database: int = 0  # the one database every client of ours selects, and the one we empty
+    # Someone else's Redis: say what the first flush empties (None: one we started).
+    warn: Callable[[str], None] | None = None
 
     def direct_client(self, **kwargs: object) -> redis.Redis:
         """A client for the checker: no proxy, no retries, decoded strings."""
-        options: dict[str, object] = {"socket_timeout": 5, **kwargs}  # callers may override
+        options: dict[str, object] = {"socket_timeout": 5, "db": self.database,
+                                      **kwargs}  # callers may override
         return redis.Redis(
             host=self.redis.host,
             port=self.redis.port,
@@ -61,13 +65,18 @@ class Services:
         )
 
     def flush(self, client: redis.Redis | None = None) -> None:
-        """Empty Redis between examples, but only a Redis we may empty."""
+        """Empty our database between examples (FLUSHDB: never another database), but only in
+        a Redis we may empty; before the first flush of someone else's, say what goes."""
         if not self.may_flush:
-            raise UsageError(
-                f"refusing to flush Redis at {self.redis}: the harness did not start it. "
-                "Pass --allow-flush (QUEUE_CHAOS_ALLOW_FLUSH=1) if it holds nothing you need"
-            )
-        (client or self.direct_client()).flushall()
+            raise refusal(self.redis)
+        client = client or self.direct_client()
+        if self.warn is not None:
+            keys = client.dbsize()
+            if keys:
+                self.warn(f"queue-chaos: warning: emptying database {self.database} of Redis "
+                          f"at {self.redis}: {keys} keys (--allow-flush)")
+            self.warn = None
+        client.flushdb()
 
     def check_alive(self) -> None:
         """Raise InfrastructureError unless both servers answer (called before any verdict)."""
@@ -120,13 +129,26 @@ def _same_listen(reported: str, configured: str) -> bool:
     return key(reported) == key(configured)
 
 
-def _ensure_proxy(control: ToxiproxyControl, name: str, listen: str, upstream: str) -> None:
+def refusal(redis_at: Endpoint) -> UsageError:
+    return UsageError(
+        f"refusing to flush Redis at {redis_at}: the harness did not start it. "
+        "Pass --allow-flush (QUEUE_CHAOS_ALLOW_FLUSH=1) if its database holds nothing you need"
+    )
+
+
+def _ensure_proxy(control: ToxiproxyControl, name: str, listen: str, upstream: str) -> bool:
+    """The proxy, as configured: kept if it is there already, else created (True). A proxy
+    of that name that points elsewhere is someone else's: refused, never replaced."""
     existing = control.get_proxy(name)
     if existing and existing.get("upstream") == upstream \
             and _same_listen(str(existing.get("listen")), listen):
-        return
+        return False
     if existing:
-        control.delete_proxy(name)
+        raise UsageError(
+            f"Toxiproxy already has a proxy named {name!r} (listen {existing.get('listen')}, "
+            f"upstream {existing.get('upstream')}), not the one asked for (listen {listen}, "
+            f"upstream {upstream}): the harness leaves it alone; point --proxy-listen and "
+            "--proxy-upstream at it, or remove it yourself")
     try:
         control.create_proxy(name, listen, upstream)
     except ToxiproxyError as exc:
@@ -136,6 +158,7 @@ def _ensure_proxy(control: ToxiproxyControl, name: str, listen: str, upstream: s
             f"cannot create the Redis proxy on {listen}: that port is already in use; free it "
             f"or choose another with --proxy-listen or {ENV['proxy_listen']}"
         ) from exc
+    return True
 
 
 @contextlib.contextmanager
@@ -143,7 +166,7 @@ def local_services(config: ServicesConfig) -> Iterator[Services]:
     """Start redis-server and toxiproxy-server as our children on free loopback ports."""
     redis_bin = find_binary("redis-server", config.redis_server)
     toxiproxy_bin = find_binary("toxiproxy-server", config.toxiproxy_server)
-    workdir = Path(tempfile.mkdtemp(prefix="queue-chaos-"))
+    workdir = make_workdir()  # and folders that runs killed outright left go
     processes: list[ManagedProcess] = []
     control: ToxiproxyControl | None = None
     with terminate_on_signals():
@@ -180,28 +203,51 @@ def _endpoint_from_url(url: str) -> Endpoint:
     return Endpoint(parsed.hostname or LOOPBACK, parsed.port or 6379)
 
 
+def _warn(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
 @contextlib.contextmanager
 def compose_services(config: ServicesConfig) -> Iterator[Services]:
-    """Use servers someone else runs: the docker-compose.yml services, by default."""
+    """Use servers someone else runs: the docker-compose.yml services, by default.
+
+    Every run empties its database, so without --allow-flush it is refused here, before
+    anything changes. Only the database the URL names is used; it is emptied again at the
+    end (our keys go), and a proxy the harness created is removed again.
+    """
     redis_ep = _endpoint_from_url(config.redis_url)
     if not _redis_answers(redis_ep):
         raise InfrastructureError(
             f"cannot reach Redis at {config.redis_url}: start it ('docker compose up -d') "
             "or point --redis-url / QUEUE_CHAOS_REDIS_URL at a running Redis"
         )
+    if not config.allow_flush:
+        raise refusal(redis_ep)
     control = ToxiproxyControl(config.toxiproxy_url)
+    created = False
     try:
         if not control.answers():
             raise InfrastructureError(
                 f"cannot reach Toxiproxy at {config.toxiproxy_url}: start it ('docker compose up "
                 "-d') or point --toxiproxy-url / QUEUE_CHAOS_TOXIPROXY_URL at a running server"
             )
-        _ensure_proxy(control, config.proxy_name, config.proxy_listen, config.proxy_upstream)
+        created = _ensure_proxy(control, config.proxy_name, config.proxy_listen,
+                                config.proxy_upstream)
         host, _, port = config.proxy_listen.rpartition(":")
         listen_host = LOOPBACK if host in WILDCARD_HOSTS else host
-        yield Services("compose", redis_ep, Endpoint(listen_host, int(port)), control,
-                       config.proxy_name, may_flush=config.allow_flush)
+        services = Services("compose", redis_ep, Endpoint(listen_host, int(port)), control,
+                            config.proxy_name, may_flush=True, database=config.database,
+                            warn=_warn)
+        try:
+            yield services
+        finally:  # our own keys go, whatever ended the run (a dead Redis keeps them)
+            with contextlib.suppress(redis.RedisError), \
+                    contextlib.closing(services.direct_client()) as client:
+                services.flush(client)
     finally:
+        if created:
+            with contextlib.suppress(ToxiproxyError):
+                control.delete_proxy(config.proxy_name)
         control.close()
 
 

@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 
 from harness.invariants import INVARIANTS, Violation
-from harness.model import HistoryModel
+from harness.model import HistoryModel, RequestKey
 from harness.snapshot import Snapshot, iter_records
 
 REQUIRED_FIELDS = ("id", "workspace_id", "status")  # what a worker needs to run a job
@@ -209,18 +209,39 @@ def misfiled_records(snapshot: Snapshot, _: HistoryModel | None) -> list[Violati
 
 
 # --- retry_safe_idempotency -------------------------------------------------------------
-def jobs_per_request(snapshot: Snapshot, model: HistoryModel | None) -> list[Violation]:
-    """Records of one (workspace, request id) all name one job. Seeded jobs are left out
+def request_records(snapshot: Snapshot, model: HistoryModel | None) -> dict[RequestKey, set[str]]:
+    """The jobs whose records carry each (workspace, request id). Seeded jobs are left out
     when the history is known: their writer never promised request-id uniqueness."""
-    groups: dict[tuple[str, str], set[str]] = {}
+    groups: dict[RequestKey, set[str]] = {}
     for _, job_id, record in iter_records(snapshot):
         if model is not None and job_id in model.seeded:
             continue
         ws, rid = record.get("workspace_id", ""), record.get("client_request_id", "")
         if ws and rid:
             groups.setdefault((ws, rid), set()).add(job_id)
+    return groups
+
+
+def extra_jobs(snapshot: Snapshot, model: HistoryModel) -> set[str]:
+    """Every job of a request beyond its first: by its records in Redis, or by what its
+    enqueues returned. The first is the one an enqueue returned first (else the least id)."""
+    groups = request_records(snapshot, model)
+    for key, request in model.requests.items():
+        groups.setdefault(key, set()).update(request.job_ids)
+    extra: set[str] = set()
+    for key, jobs in groups.items():
+        if len(jobs) < 2:
+            continue
+        returned = model.requests[key].job_ids if key in model.requests else {}
+        first = min(returned, key=returned.__getitem__) if returned else min(jobs)
+        extra |= jobs - {first}
+    return extra
+
+
+def jobs_per_request(snapshot: Snapshot, model: HistoryModel | None) -> list[Violation]:
+    """Records of one (workspace, request id) all name one job."""
     found = []
-    for (ws, rid), job_ids in sorted(groups.items()):
+    for (ws, rid), job_ids in sorted(request_records(snapshot, model).items()):
         if len(job_ids) > 1:
             found.append(Violation(
                 "retry_safe_idempotency",

@@ -9,8 +9,10 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import signal
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +20,7 @@ from harness.cli import main
 from harness.services import Services
 
 QUEUE_CHAOS = Path(sys.executable).with_name("queue-chaos")  # the installed console script
+DATA = Path(__file__).parent / "data"
 
 
 @dataclass(frozen=True)
@@ -28,7 +31,11 @@ class Run:
 
 
 def compose_flags(services: Services) -> list[str]:
-    """Servers flags that make a command use `services` as they are (and empty that Redis)."""
+    """Servers flags that make a command use `services` as they are (and empty that Redis).
+
+    It is emptied now too: the command then finds nothing there to warn about emptying.
+    """
+    services.flush()
     return ["--backend", "compose", "--redis-url", f"redis://{services.redis}/0",
             "--toxiproxy-url", services.control.url, "--proxy-listen", str(services.proxy),
             "--proxy-upstream", str(services.redis), "--allow-flush"]
@@ -61,6 +68,57 @@ def run_command(argv: list[str | Path], *, cwd: Path | None = None,
     done = subprocess.run([str(a) for a in argv], cwd=cwd, env=environ, capture_output=True,
                           text=True, timeout=timeout, check=False)
     return Run(done.returncode, done.stdout, done.stderr)
+
+
+def default_sigint() -> None:
+    """preexec_fn of a child the test will signal: a test run started in the background
+    (nohup, `&`, some CI runners) ignores SIGINT, and its children would inherit that."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def start_command(argv: list[str | Path], *, pythonpath: Path | None = None,
+                  env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    """A command as a child to signal: default SIGINT, output captured as text."""
+    environ = {**os.environ, **(env or {})}
+    if pythonpath is not None:
+        environ["PYTHONPATH"] = os.pathsep.join(
+            p for p in (str(pythonpath), environ.get("PYTHONPATH", "")) if p)
+    return subprocess.Popen([str(a) for a in argv], env=environ, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            preexec_fn=default_sigint)  # noqa: PLW1509 - no threads run here
+
+
+def signal_when(child: subprocess.Popen[str], ready: Path, signum: int, *,
+                after: float = 0.0, timeout: float = 60.0) -> Run:
+    """Send `signum` `after` seconds once the file `ready` exists; the child's end."""
+    deadline = time.monotonic() + timeout
+    try:
+        while not ready.exists():
+            if child.poll() is not None or time.monotonic() > deadline:
+                out, err = child.communicate()
+                raise AssertionError(f"the child never got ready ({child.returncode}):\n"
+                                     f"{out}{err}")
+            time.sleep(0.02)
+        time.sleep(after)
+        child.send_signal(signum)
+        out, err = child.communicate(timeout=timeout)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.communicate()
+    return Run(child.returncode, out, err)
+
+
+def assert_one_line_error(run: Run, code: int, *phrases: str) -> None:
+    """The command ended with `code`, printed nothing on stdout and one error line on stderr
+    holding every phrase."""
+    assert run.code == code, run.out + run.err
+    assert run.out == ""
+    lines = run.err.splitlines()
+    assert len(lines) == 1, run.err
+    assert lines[0].startswith("queue-chaos: error: ")
+    for phrase in phrases:
+        assert phrase in lines[0]
 
 
 def gate_table(out: str) -> dict[str, dict[str, str]]:

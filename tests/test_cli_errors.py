@@ -6,7 +6,7 @@ import sys
 import textwrap
 
 import pytest
-from cli_runs import Run, compose_flags, run_cli
+from cli_runs import Run, assert_one_line_error, compose_flags, run_cli
 
 from harness.errors import ExitCode
 
@@ -34,13 +34,7 @@ def user_module(tmp_path, monkeypatch):
 
 
 def assert_usage_error(run: Run, *phrases: str) -> None:
-    assert run.code == ExitCode.USAGE, run.out + run.err
-    assert run.out == ""
-    lines = run.err.splitlines()
-    assert len(lines) == 1, run.err
-    assert lines[0].startswith("queue-chaos: error: ")
-    for phrase in phrases:
-        assert phrase in lines[0]
+    assert_one_line_error(run, ExitCode.USAGE, *phrases)
 
 
 def test_an_unknown_scenario_id(servers):

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+from cli_runs import default_sigint
 from prometheus_client.parser import text_string_to_metric_families
 
 from harness.cli import main
@@ -165,12 +166,16 @@ def test_a_server_dying_mid_run_ends_as_infrastructure_not_as_lost_jobs(server, 
     assert "No verdict on the queue" in (tmp_path / "report.html").read_text()
 
 
-def test_ctrl_c_stops_early_and_still_writes_a_report_that_says_interrupted(tmp_path):
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)],
+                         ids=["ctrl-c", "sigterm"])
+def test_a_signal_stops_early_and_still_writes_a_report_that_says_interrupted(tmp_path, signum,
+                                                                             code):
     out = tmp_path / "run"
     child = subprocess.Popen(
         [sys.executable, "-m", "harness", "nightly", "--budget", "60s", "--seed", "5",
          "--out", str(out), "--quiet", "--no-machine"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=Path(__file__).parent.parent,
+        preexec_fn=default_sigint,  # noqa: PLW1509 - a background test run ignores SIGINT
     )
     try:
         deadline = time.monotonic() + 30
@@ -180,7 +185,7 @@ def test_ctrl_c_stops_early_and_still_writes_a_report_that_says_interrupted(tmp_
             assert child.poll() is None, child.stdout.read().decode()
             time.sleep(0.1)
         time.sleep(1.0)
-        os.kill(child.pid, signal.SIGINT)
+        os.kill(child.pid, signum)
         child.wait(timeout=60)
     finally:
         if child.poll() is None:
@@ -188,5 +193,6 @@ def test_ctrl_c_stops_early_and_still_writes_a_report_that_says_interrupted(tmp_
             child.wait()
     journal = read_journal(out)
     assert journal["verdict"]["status"] == "interrupted"
-    assert child.returncode == (1 if journal["violations"] else 130)
+    assert child.returncode == (1 if journal["violations"] else code)
     assert journal["run"]["interrupted"] and journal["run"]["workload_seconds"] < 30
+    assert signal.Signals(signum).name in journal["verdict"]["reason"] or code == 130

@@ -7,17 +7,22 @@ pids it prints, ends it in one way (SIGTERM, SIGINT, SIGKILL), and checks the se
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cli_runs import default_sigint, start_command
 
+from harness.config import ServicesConfig
 from harness.errors import InfrastructureError
 from harness.processes import ManagedProcess, live_processes
+from harness.services import open_services
 
 DATA = Path(__file__).parent / "data"
 GONE_WITHIN = 10.0  # seconds; a bound on waiting, not a speed claim
@@ -44,10 +49,11 @@ def wait_until_gone(pids: list[int]) -> list[int]:
 class Holder:
     """A child Python process holding services; its server pids once it has printed them."""
 
-    def __init__(self, argv: list[str]) -> None:
+    def __init__(self, argv: list[str], env: dict[str, str] | None = None) -> None:
         self.popen = subprocess.Popen(
             argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            cwd=Path(__file__).parent.parent,
+            cwd=Path(__file__).parent.parent, env={**os.environ, **(env or {})},
+            preexec_fn=default_sigint,  # noqa: PLW1509 - the tests send it SIGINT
         )
         self.server_pids = self._read_pids()
 
@@ -109,6 +115,37 @@ def test_ctrl_c_on_pytest_stops_the_session_servers():
     finally:
         session.popen.kill()
         session.popen.communicate()
+
+
+def test_a_folder_left_by_a_run_killed_outright_goes_when_the_next_run_starts(tmp_path,
+                                                                             monkeypatch):
+    env = {"TMPDIR": str(tmp_path)}
+    killed = Holder([sys.executable, str(DATA / "hold_services.py")], env)
+    (left,) = tmp_path.glob("queue-chaos-*")
+    alive = Holder([sys.executable, str(DATA / "hold_services.py")], env)
+    try:
+        (kept,) = set(tmp_path.glob("queue-chaos-*")) - {left}
+        killed.signal(signal.SIGKILL)
+        assert left.is_dir()  # kill -9: nothing of ours ran to remove it
+        monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+        with open_services(ServicesConfig(backend="local")):
+            assert not left.exists()
+            assert kept.is_dir()  # its owner is alive
+    finally:
+        for holder in (killed, alive):
+            holder.popen.kill()
+            holder.popen.communicate()
+
+
+def test_a_child_the_tests_start_gets_a_default_sigint_when_the_test_run_ignores_it():
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # as under nohup or `&`
+    try:
+        child = start_command([sys.executable, "-c",
+                               "import signal; print(signal.getsignal(signal.SIGINT))"])
+        out, _ = child.communicate(timeout=GONE_WITHIN)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert "default_int_handler" in out
 
 
 def test_stop_reaps_the_process_and_is_idempotent(tmp_path):

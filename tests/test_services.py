@@ -176,6 +176,7 @@ def compose_config(services: Services, **overrides: object) -> ServicesConfig:
         "proxy_listen": f"{LOOPBACK}:{free_port()}",
         "proxy_upstream": str(services.redis),
         "proxy_name": "compose-check",
+        "allow_flush": True,
     }
     values.update(overrides)
     return ServicesConfig(**values)  # type: ignore[arg-type]
@@ -190,10 +191,12 @@ def test_compose_backend_reaches_redis_through_its_proxy(private_services):
         assert private_services.direct_client().get("k") == "through-compose"
 
 
-def test_compose_backend_refuses_to_flush_without_permission(private_services):
-    with open_services(compose_config(private_services)) as services, \
-            pytest.raises(UsageError, match="QUEUE_CHAOS_ALLOW_FLUSH"):
-        services.flush()
+def test_compose_backend_refuses_a_redis_it_may_not_empty_before_making_its_proxy(
+        private_services):
+    with pytest.raises(UsageError, match="QUEUE_CHAOS_ALLOW_FLUSH"), \
+            open_services(compose_config(private_services, allow_flush=False)):
+        pass
+    assert private_services.control.get_proxy("compose-check") is None
 
 
 def test_compose_backend_keeps_a_proxy_that_listens_on_every_interface(private_services):

@@ -5,9 +5,16 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from harness.cli import add_services_flags, add_target_flag, services_config
+from harness.cli import (
+    add_op_timeout_flag,
+    add_services_flags,
+    add_target_flag,
+    at_least_one,
+    services_config,
+)
 from harness.commands.progress import print_first_failure, progress_line
-from harness.errors import ExitCode, UsageError
+from harness.errors import ExitCode
+from harness.files import check_report_file
 from harness.gate import DEFAULT_BLOCKING, GateReport, parse_blocking, render_report, run_gate
 from harness.machine import SHRINK_BUDGET
 from harness.profiles import profile_settings
@@ -29,13 +36,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                         help="severities that fail the gate (default CRITICAL,HIGH)")
     parser.add_argument("--junit", type=Path, help="write JUnit XML here")
     parser.add_argument("--json", type=Path, help="write a JSON summary here")
-    parser.add_argument("--examples", type=int, help="state machine examples (default: profile)")
-    parser.add_argument("--steps", type=int, help="steps per example (default: profile)")
+    parser.add_argument("--examples", type=at_least_one,
+                        help="state machine examples (default: profile)")
+    parser.add_argument("--steps", type=at_least_one, help="steps per example (default: profile)")
     parser.add_argument("--no-machine", action="store_true", help="scenarios only")
     parser.add_argument("--shrink-budget", type=float, default=SHRINK_BUDGET, metavar="SECONDS",
                         help="seconds of shrinking per pass of the state machine (default "
                              f"{SHRINK_BUDGET:g}); the first failing program is printed as "
                              "soon as it is found, the verdict does not depend on it")
+    add_op_timeout_flag(parser)
     add_services_flags(parser)
     return parser
 
@@ -53,7 +62,8 @@ def junit_cases(report: GateReport) -> list[JUnitCase]:
                        message=(f"{r.severity}: {', '.join(r.violated)} violated" if r.violated
                                 else f"not checked: {r.note}" if r.result == NOT_CHECKED
                                 else ""),
-                       details=r.trace, seconds=r.seconds, skipped=r.result == NOT_CHECKED)
+                       details=r.trace, seconds=r.seconds,
+                       skipped=r.result in (NOT_CHECKED, "not run"))
              for r in report.rows]
     if report.undeclared_keys:
         cases.append(JUnitCase(name="undeclared keys", classname=classname, passed=True,
@@ -66,33 +76,23 @@ def write_junit_report(report: GateReport, path: Path) -> None:
                 junit_cases(report))
 
 
-def prepare_report_dirs(*paths: Path | None) -> None:
-    """Create the reports' directories now: a path that cannot be written fails before the run."""
-    for path in paths:
-        if path is None:
-            continue
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise UsageError(f"cannot write a report to {path}: {exc.strerror or exc}") from exc
-        if path.is_dir():
-            raise UsageError(f"cannot write a report to {path}: it is a directory")
-
-
 def run(args: argparse.Namespace) -> ExitCode:
     blocking = parse_blocking(args.block_on)
     load_factory(args.target)
-    prepare_report_dirs(args.junit, args.json)
+    for path in (args.junit, args.json):
+        if path is not None:
+            check_report_file(path)  # before any server starts
     settings = None if args.no_machine else profile_settings(
         "gate", max_examples=args.examples, step_count=args.steps)
     with open_services(services_config(args)) as services, \
             progress_line(f"gate on {args.target}") as update:
         report = run_gate(services, args.target, CATALOGUE, settings, blocking=blocking,
                           on_progress=update, shrink_budget=args.shrink_budget,
-                          on_first_failure=print_first_failure(args.shrink_budget))
-    print_report(report)
-    if args.junit:
+                          on_first_failure=print_first_failure(args.shrink_budget),
+                          op_timeout=args.op_timeout)
+    if args.junit:  # the files first: a report that cannot be written leaves no verdict
         write_junit_report(report, args.junit)
     if args.json:
         report.write_json(args.json)
+    print_report(report)
     return ExitCode.HOLDS if report.passed else ExitCode.VIOLATION

@@ -1,7 +1,8 @@
 """`queue-chaos nightly --budget DURATION`: a concurrent workload under a seeded nemesis, judged
 after it drains, with a report in reports/<timestamp>/ (and reports/latest).
 
-Exit 0 holds, 1 violation, 3 infrastructure; 130 when interrupted with nothing violated.
+Exit 0 holds, 1 violation, 3 infrastructure; 130 when interrupted with nothing violated
+(143 for SIGTERM: a CI cancel also gets its report).
 """
 
 from __future__ import annotations
@@ -12,12 +13,19 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from harness.cli import add_services_flags, add_target_flag, services_config
+from harness.cli import (
+    add_op_timeout_flag,
+    add_services_flags,
+    add_target_flag,
+    at_least_one,
+    seconds_argument,
+    services_config,
+)
 from harness.databases import parse_database
 from harness.errors import InfrastructureError, UsageError
+from harness.files import check_directory
 from harness.invariants import Violation
 from harness.nightly.artifacts import link_latest, write_artifacts
-from harness.nightly.budget import parse_duration
 from harness.nightly.progress import progress_for
 from harness.nightly.run import NightlyOptions, NightlyResult, NightlyRun
 from harness.services import open_services
@@ -26,28 +34,15 @@ from harness.target import load_factory
 DEFAULT_REPORTS = Path("reports")
 
 
-def _budget(text: str) -> float:
-    try:
-        return parse_duration(text)
-    except UsageError as exc:  # argparse prints it with the usage line, exit 2
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
-
-
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "nightly", help="long concurrent run under a fault schedule, with an HTML report",
         description="Producers and workers run against the target through Toxiproxy while a "
                     "nemesis opens fault windows drawn from the seed; then the network heals, "
                     "the queue drains, and the whole history and final state are judged.",
-        epilog="exit codes: 0 holds, 1 violation, 3 infrastructure, 130 interrupted")
-    parser.add_argument("--budget", required=True, type=_budget,
+        epilog="exit codes: 0 holds, 1 violation, 3 infrastructure, 130 interrupted "
+               "(143 on SIGTERM)")
+    parser.add_argument("--budget", required=True, type=seconds_argument,
                         help="how long the workload runs: 60s, 5m, 1h30m ...")
     add_target_flag(parser)
     parser.add_argument("--seed", type=int, default=None,
@@ -62,23 +57,27 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                              "own folder keeps them either way")
     parser.add_argument("--pushgateway", metavar="URL",
                         help="also push the run's metrics to this Prometheus Pushgateway")
-    parser.add_argument("--producers", type=_positive, default=3)
-    parser.add_argument("--workers", type=_positive, default=3)
+    parser.add_argument("--producers", type=at_least_one, default=3)
+    parser.add_argument("--workers", type=at_least_one, default=3)
     parser.add_argument("--no-nemesis", dest="nemesis", action="store_false",
                         help="no faults (a baseline to compare throughput with)")
     parser.add_argument("--no-machine", dest="machine", action="store_false",
                         help="skip the stateful machine after the workload")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
+    add_op_timeout_flag(parser)
     add_services_flags(parser)
     return parser
 
 
 def _out_dir(requested: Path | None) -> tuple[Path, bool]:
-    """(directory, whether it is a default one that `latest` should point at)."""
+    """(directory, whether it is a default one that `latest` should point at); a directory
+    that cannot be made is refused now, before anything is written."""
     if requested is not None:
-        if requested.exists() and any(requested.iterdir()):
+        check_directory(requested, "--out")
+        if requested.is_dir() and any(requested.iterdir()):
             raise UsageError(f"--out {requested} exists and is not empty: give a new directory")
         return requested, False
+    check_directory(DEFAULT_REPORTS, "the reports directory")
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     directory = DEFAULT_REPORTS / stamp
     suffix = 1
@@ -96,20 +95,25 @@ def run(args: argparse.Namespace) -> int:
     options = NightlyOptions(budget=args.budget, target=args.target, seed=seed,
                              producers=args.producers, workers=args.workers,
                              nemesis=args.nemesis, machine=args.machine,
-                             database=args.database)
+                             database=args.database, op_timeout=args.op_timeout)
     out, is_default = _out_dir(args.out)
     progress = progress_for(options.budget, sys.stderr, quiet=args.quiet)
     progress.message(f"nightly: target {options.target}, seed {seed}, budget "
                      f"{options.budget:g} s -> {out}")
     config = services_config(args)
+    result: NightlyResult | None = None
     try:
         with open_services(config) as services:
             result = NightlyRun(options, services, out, progress).execute()
-    except InfrastructureError as exc:  # the servers did not even start: still a report
-        out.mkdir(parents=True, exist_ok=True)
-        result = NightlyResult(options, out, config.backend, datetime.now(UTC),
-                               finished_at=datetime.now(UTC),
-                               infrastructure=f"{type(exc).__name__}: {exc}")
+    except (InfrastructureError, KeyboardInterrupt) as exc:
+        if result is None:  # the servers did not start, or a signal came first: a report
+            out.mkdir(parents=True, exist_ok=True)
+            result = NightlyResult(options, out, config.backend, datetime.now(UTC),
+                                   finished_at=datetime.now(UTC))
+            if isinstance(exc, KeyboardInterrupt):
+                result.interrupt(exc)
+            else:
+                result.infrastructure = f"{type(exc).__name__}: {exc}"
     finally:
         progress.close()
     notes = write_artifacts(result, args.pushgateway)

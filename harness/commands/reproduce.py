@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 
-from harness.cli import add_services_flags, add_target_flag, services_config
+from harness.cli import add_op_timeout_flag, add_services_flags, add_target_flag, services_config
 from harness.commands.progress import progress_line
 from harness.errors import ExitCode
 from harness.scenario import run_scenario
@@ -24,6 +24,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                     "target on real servers; exit 1 if it shows the violation, 0 if it holds.")
     parser.add_argument("id", help="scenario id (see 'queue-chaos list')")
     add_target_flag(parser, "phase1")
+    add_op_timeout_flag(parser)
     add_services_flags(parser)
     return parser
 
@@ -37,11 +38,13 @@ def run(args: argparse.Namespace) -> ExitCode:
             progress_line(f"reproducing on {args.target}") as update:
         for scenario in scenarios:
             update(scenario.id)
-            result = run_scenario(scenario, services, args.target)
+            result = run_scenario(scenario, services, args.target, args.op_timeout)
             print(result.trace)
             print()
             violated = violated or result.violated
             undeclared.update(result.undeclared_keys)
+            if result.hung:
+                break  # the next scenario would wait the whole limit again
     if undeclared:
         print(warning(undeclared))
     return ExitCode.VIOLATION if violated else ExitCode.HOLDS

@@ -75,7 +75,7 @@ def _reason(result: NightlyResult, observed_before_failure: int) -> str | None:
                 if observed_before_failure else "")
         return result.infrastructure + note
     if result.interrupted:
-        return "stopped by Ctrl-C before the budget was spent"
+        return f"stopped by {result.interrupted_by} before the budget was spent"
     return None
 
 
@@ -85,6 +85,7 @@ WORKLOAD_BLIND_SPOTS = {
                           "a concurrent run has no such snapshots",
     "input_validation": "the workload sends valid input only",
     "code_quality": "a static check of the target's source (the gate runs it)",
+    "deterministic": "needs the same program run twice: the stateful machine's replays judge it",
 }
 
 
@@ -194,6 +195,7 @@ def journal_of(result: NightlyResult) -> dict[str, Any]:
             "workers": options.workers,
             "nemesis": options.nemesis,
             "lease_seconds": options.workload.lease_seconds,
+            "op_timeout_seconds": options.op_timeout,
             "client_policy": options.policy.describe(),
             "backend": result.backend,
             "started_at": _iso(result.started_at),

@@ -15,6 +15,7 @@ from typing import Any
 from harness.history import OpKind, Outcome
 from harness.nightly.recorder import Recorder
 from harness.nightly.workload import finish
+from harness.op_deadline import OperationHung
 from harness.target import FAR_FUTURE, Job, QueueTarget
 
 PROCESS = "drain"
@@ -28,6 +29,7 @@ class DrainReport:
     finished: int = 0  # jobs the drain completed
     emptied: bool = False  # the last dequeue found nothing
     timed_out: bool = False
+    hung: bool = False  # a call hung: the drain stopped there
     seconds: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
@@ -38,6 +40,7 @@ class DrainReport:
             "finished": self.finished,
             "emptied": self.emptied,
             "timed_out": self.timed_out,
+            "hung": self.hung,
             "seconds": round(self.seconds, 3),
         }
 
@@ -63,9 +66,12 @@ class Drainer:
 
     def run(self) -> DrainReport:
         started = time.monotonic()
-        self.requeue_all()
-        self.retry_requests()
-        self.work_queue_empty()
+        try:
+            self.requeue_all()
+            self.retry_requests()
+            self.work_queue_empty()
+        except OperationHung:  # recorded (liveness); the drain's target is held by the call
+            self.report.hung = True
         self.report.timed_out = not self.report.emptied and self._late()
         self.report.seconds = time.monotonic() - started
         return self.report

@@ -17,6 +17,7 @@ from typing import Any
 
 from harness.databases import parse_database, refuse_redis_under_test, with_local
 from harness.machine import MachineResult, MachineSetup, run_by_severity
+from harness.op_deadline import DEFAULT_OP_TIMEOUT
 from harness.profiles import profile_settings
 from harness.services import Services
 
@@ -26,7 +27,8 @@ MAX_DETAIL = 20_000  # characters of Hypothesis's report kept in the journal
 
 
 def run_stateful_machine(target: str, services: Services, database_dir: Path,
-                         seconds: float, shared: str | None = None) -> dict[str, Any]:
+                         seconds: float, *, shared: str | None = None,
+                         op_timeout: float = DEFAULT_OP_TIMEOUT) -> dict[str, Any]:
     """The machine's result as journal fields; InfrastructureError propagates (no verdict)."""
     database_dir.mkdir(parents=True, exist_ok=True)
     url = parse_database(shared) if shared else None
@@ -38,7 +40,8 @@ def run_stateful_machine(target: str, services: Services, database_dir: Path,
     result = MachineResult(target, PROFILE)
     while batches == 0 or (time.monotonic() - started < seconds and result.holds):
         batches += 1
-        result = run_by_severity(MachineSetup(services, target), settings)
+        result = run_by_severity(MachineSetup(services, target, op_timeout=op_timeout),
+                                 settings)
     report = result.report
     if len(report) > MAX_DETAIL:
         report = report[:MAX_DETAIL] + "\n[... cut; rerun to see the rest]"

@@ -10,6 +10,7 @@ verdict (a dead Redis must read as "infrastructure", never as "lost jobs").
 from __future__ import annotations
 
 import contextlib
+import signal
 import threading
 import time
 from collections.abc import Iterator
@@ -35,6 +36,7 @@ from harness.nightly.registries import RegistryFamily
 from harness.nightly.schedule import Schedule, ScheduleShape, draw_schedule
 from harness.nightly.timeseries import TimeSeries
 from harness.nightly.workload import Producer, Worker, WorkloadShape
+from harness.op_deadline import DEFAULT_OP_TIMEOUT, LIVENESS, OpDeadline
 from harness.redis_client import ClientPolicy, build_client
 from harness.report.metrics import RunMetrics
 from harness.services import Services
@@ -65,6 +67,7 @@ class NightlyOptions:
     machine_share: float = 0.2  # of the budget, for the stateful machine after the workload
     database: str | None = None  # a shared example database URL (harness.databases), besides
     # the run's own folder: the machine's failures go to both
+    op_timeout: float = DEFAULT_OP_TIMEOUT  # a call that takes longer is hung (liveness)
 
     @property
     def machine_seconds(self) -> float:
@@ -90,6 +93,8 @@ class NightlyOptions:
             command += " --no-nemesis"
         if self.database:
             command += f" --database {parse_database(self.database).display()}"
+        if self.op_timeout != DEFAULT_OP_TIMEOUT:
+            command += f" --op-timeout {format_duration(self.op_timeout)}"
         return command
 
     def planned_schedule(self) -> Schedule:
@@ -121,6 +126,7 @@ class NightlyResult:
     machine: dict[str, Any] = field(default_factory=dict)
     infrastructure: str | None = None
     interrupted: bool = False
+    interrupt_code: int = EXIT_INTERRUPTED  # 128 + the signal that stopped the run
     workload_seconds: float = 0.0
     drain_seconds: float = 0.0
     total_seconds: float = 0.0
@@ -128,6 +134,16 @@ class NightlyResult:
     overhead_seconds: float = 0.0  # CPU of the harness's bookkeeping (all threads)
     target_cpu_seconds: float = 0.0  # CPU of the target's calls, client side (all threads)
     worker_deaths: int = 0
+
+    def interrupt(self, signal_raised: KeyboardInterrupt) -> None:
+        """Ctrl-C, or SIGTERM/SIGHUP (a processes.Terminated): the run stops and says which."""
+        self.interrupted = True
+        self.interrupt_code = getattr(signal_raised, "exit_code", EXIT_INTERRUPTED)
+
+    @property
+    def interrupted_by(self) -> str:
+        return "Ctrl-C" if self.interrupt_code == EXIT_INTERRUPTED else \
+            signal.Signals(self.interrupt_code - 128).name
 
     @property
     def status(self) -> str:
@@ -139,14 +155,14 @@ class NightlyResult:
 
     @property
     def exit_code(self) -> int:
-        """ExitCode for a verdict; 130 (the shell's SIGINT code) for an interrupted run that
-        found nothing, since it did not hold for the whole budget."""
+        """ExitCode for a verdict; 130 (the shell's SIGINT code; 143 for SIGTERM) for an
+        interrupted run that found nothing, since it did not hold for the whole budget."""
         status = self.status
         if status == "infrastructure":
             return ExitCode.INFRASTRUCTURE
         if self.violations:
             return ExitCode.VIOLATION
-        return EXIT_INTERRUPTED if status == "interrupted" else ExitCode.HOLDS
+        return self.interrupt_code if status == "interrupted" else ExitCode.HOLDS
 
 
 class NightlyRun:
@@ -183,8 +199,8 @@ class NightlyRun:
                 self._after_budget()
         except (InfrastructureError, redis.RedisError) as exc:
             result.infrastructure = self._diagnose(exc)
-        except KeyboardInterrupt:
-            result.interrupted = True
+        except KeyboardInterrupt as exc:
+            result.interrupt(exc)
         finally:
             self._close()
             result.total_seconds = time.monotonic() - started
@@ -211,7 +227,8 @@ class NightlyRun:
         proxy = self.services.proxy
         return [
             build_target(self.options.target,
-                         build_client(proxy.host, proxy.port, self.options.policy),
+                         build_client(proxy.host, proxy.port, self.options.policy,
+                                      db=self.services.database),
                          self.family.new_registry())
             for _ in range(count)
         ]
@@ -227,7 +244,8 @@ class NightlyRun:
         self.nemesis = Nemesis(self.services.control, self.services.proxy_name,
                                result.schedule, self.history.now, self.stop)
         self.recorder = Recorder(self.history, self.checker, result.series, result.metrics,
-                                 self.nemesis.active_label)
+                                 self.nemesis.active_label,
+                                 deadline=OpDeadline(options.op_timeout))
         self.producers = [
             Producer(i, targets.pop(), recorder=self.recorder, seed=options.seed,
                      stop=self.stop, shape=options.workload)
@@ -243,10 +261,10 @@ class NightlyRun:
             thread.start()
         try:
             self._wait_budget(began)
-        except KeyboardInterrupt:
-            result.interrupted = True
-            self.progress.message("nightly: interrupted; stopping the workload and judging "
-                                  "what ran (Ctrl-C again to skip the judging)")
+        except KeyboardInterrupt as exc:
+            result.interrupt(exc)
+            self.progress.message(f"nightly: {result.interrupted_by}; stopping the workload "
+                                  "and judging what ran (Ctrl-C again to skip the judging)")
         finally:
             result.phase_seconds["workload"] = round(time.monotonic() - began, 3)
             with self._phase("stop"):
@@ -317,8 +335,8 @@ class NightlyRun:
             result.drain_seconds = time.monotonic() - drain_started
             with self._phase("judge"):
                 self._judge()
-        except KeyboardInterrupt:
-            result.interrupted = True  # the second Ctrl-C: write what we have
+        except KeyboardInterrupt as exc:
+            result.interrupt(exc)  # the second Ctrl-C: write what we have
             return
         if self.options.machine and not result.interrupted:
             self.progress.message("nightly: the stateful machine (Hypothesis, profile "
@@ -326,7 +344,8 @@ class NightlyRun:
             with self._phase("machine"):
                 result.machine = run_stateful_machine(
                     self.options.target, self.services, self.out / HYPOTHESIS_DB,
-                    seconds=self.options.machine_seconds, shared=self.options.database)
+                    seconds=self.options.machine_seconds, shared=self.options.database,
+                    op_timeout=self.options.op_timeout)
             self._machine_violations(result.machine)
 
     def _judge(self) -> None:
@@ -341,10 +360,19 @@ class NightlyRun:
         finally:
             direct.close()
         self.services.check_alive()
-        result.violations = [*self.recorder.violations, *state, *telemetry]
+        result.violations = [*self.recorder.violations, *state, *telemetry,
+                             *self._liveness(result.summary)]
         result.telemetry_checked = self.checker.telemetry_checked
         result.notes = list(self.checker.notes)
         result.judged = True
+
+    def _liveness(self, summary: dict[str, Any]) -> list[Violation]:
+        """Every producer and worker made progress, and the run had something to judge."""
+        found = self.recorder.no_progress(c.name for c in (*self.producers, *self.workers))
+        if not summary.get("attempted"):
+            found.append(Violation(LIVENESS, "the run attempted no enqueue: nothing it did "
+                                             "could be judged", {"attempted": 0}))
+        return found
 
     def _machine_violations(self, machine: dict[str, Any]) -> None:
         for name in machine.get("invariants_violated", []):
@@ -356,11 +384,14 @@ class NightlyRun:
             ))
 
     def _close(self) -> None:
+        """Whatever point the run stopped at (a signal may land between any two lines)."""
         result = self.result
         if not hasattr(self, "history"):
             return
-        if not result.judged:
-            result.violations = list(self.recorder.violations)
+        if hasattr(self, "recorder"):
+            self.recorder.deadline.close()
+            if not result.judged:
+                result.violations = list(self.recorder.violations)
         with contextlib.suppress(InfrastructureError):
             self.services.control.reset()  # nothing stays applied, whatever happened
         self.history.close()

@@ -25,6 +25,7 @@ from typing import Any
 
 from harness.history import OpKind, Outcome
 from harness.nightly.recorder import Recorder
+from harness.op_deadline import OperationHung
 from harness.target import Job, JobStatus, QueueTarget
 
 WORKSPACES = ("ws-alpha", "ws-beta", "ws-gamma")
@@ -50,7 +51,8 @@ class WorkloadShape:
 class Client(threading.Thread):
     """A producer or a worker: its own target and random stream, stepping until told to stop.
 
-    An exception out of a step is a harness bug: the thread keeps it and stops the run.
+    An exception out of a step is a harness bug: the thread keeps it and stops the run. A
+    call that hung (recorded as such) stops this client only: the hung call holds its target.
     """
 
     role = "client"
@@ -70,6 +72,8 @@ class Client(threading.Thread):
         try:
             while not self.stop.is_set():
                 self.step()
+        except OperationHung:
+            return
         except Exception as exc:  # noqa: BLE001 - a harness bug: the run stops and says so
             self.error = exc
             self.stop.set()

@@ -10,7 +10,8 @@ Schema version 1 (JOURNAL_SCHEMA below is the JSON Schema; fields marked * alway
   kind*            "queue-chaos-nightly"
   tool*            {name, version}
   run*             {target, target_factory, seed, budget_seconds, producers, workers, nemesis,
-                    lease_seconds, client_policy, backend, started_at, finished_at (ISO 8601
+                    lease_seconds, op_timeout_seconds (a call longer than this is hung),
+                    client_policy, backend, started_at, finished_at (ISO 8601
                     UTC), workload_seconds, drain_seconds, total_seconds, phase_seconds
                     ({setup, workload, stop, drain, judge, machine}: where the time went),
                     interrupted, replay_command}
@@ -91,7 +92,8 @@ JOURNAL_SCHEMA: dict[str, Any] = {
         "run": _object({
             "target": _STR, "target_factory": _STR, "seed": {"type": "integer"},
             "budget_seconds": _NUM, "producers": _INT, "workers": _INT, "nemesis": _BOOL,
-            "lease_seconds": _NUM, "client_policy": _STR, "backend": _STR,
+            "lease_seconds": _NUM, "op_timeout_seconds": _NUM, "client_policy": _STR,
+            "backend": _STR,
             "started_at": _STR, "finished_at": _STR, "workload_seconds": _NUM,
             "drain_seconds": _NUM, "total_seconds": _NUM,
             "phase_seconds": {"type": "object", "additionalProperties": _NUM},

@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.files import write_whole
+
 
 @dataclass(frozen=True)
 class JUnitCase:
@@ -51,5 +53,7 @@ def junit_tree(suite: str, cases: Sequence[JUnitCase]) -> ET.ElementTree:
 
 
 def write_junit(path: Path, suite: str, cases: Sequence[JUnitCase]) -> Path:
-    junit_tree(suite, cases).write(path, encoding="utf-8", xml_declaration=True)
+    """Written whole or not at all (harness.files.write_whole)."""
+    root = junit_tree(suite, cases).getroot()
+    write_whole(path, ET.tostring(root, encoding="utf-8", xml_declaration=True))
     return path
