@@ -3,8 +3,8 @@ machine only: the queues a scenario builds are the reference's).
 
 The reference queue until its first complete, which raises KeyError (outside the contract);
 from then on complete works and every dequeue raises a ConnectionError, so a replay of the
-program that found the KeyError takes another path. With QC_KILL_PID set, the first of those dequeues also
-kills that process (a server dying just as the replay goes astray).
+program that found the KeyError takes another path. With QC_KILL_PID set, the first of
+those dequeues also kills that process (a server dying just as the replay goes astray).
 """
 
 import os
