@@ -45,15 +45,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         for name in args.queues.split(","):
             setup = MachineSetup(services, CORRECT_QUEUES[name])
             broken = []
+            examples = steps = 0
             started = time.perf_counter()
             for seed in range(args.seeds):
                 result = run_machine(setup, profile_settings(
                     "nightly", max_examples=args.examples), seed=seed)
+                examples, steps = examples + result.examples, steps + result.steps
                 if not result.holds:
                     broken.append((seed, result))
             seconds = time.perf_counter() - started
-            print(f"{name:12} {args.seeds} seeds, {setup.counts['examples']} examples, "
-                  f"{setup.counts['steps']} steps, {seconds:.0f} s: "
+            print(f"{name:12} {args.seeds} seeds, {examples} examples, {steps} steps, "
+                  f"{seconds:.0f} s: "
                   + (f"VIOLATED on seeds {[s for s, _ in broken]}" if broken else "held"),
                   flush=True)
             for seed, result in broken:

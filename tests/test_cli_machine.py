@@ -56,7 +56,7 @@ def test_the_machine_says_how_many_examples_and_steps_it_ran(qc_services):
 
 def test_the_first_failing_program_is_printed_at_once_and_shrinking_keeps_its_budget(
         qc_services):
-    run = run_cli("machine", "--target", "variant:QC-12", "--examples", "30",
+    run = run_cli("machine", "--target", "variant:QC-12", "--examples", "10",
                   "--shrink-budget", "0.001", *compose_flags(qc_services))
     assert run.code == ExitCode.VIOLATION, run.out + run.err
     assert "state machine: found a failing program; shrinking it (at most 0.001 s" in run.err

@@ -188,7 +188,7 @@ def test_the_nightly_machine_saves_to_its_folder_and_the_shared_redis(qc_service
 
 @pytest.mark.servers
 def test_the_redis_under_test_is_refused_by_the_machine_command(qc_services):
-    run = run_cli("machine", "--database", f"redis://{qc_services.redis}/0",
+    run = run_cli("machine", "--profile", "nightly", "--database", f"redis://{qc_services.redis}/0",
                   *compose_flags(qc_services))
     assert run.code == ExitCode.USAGE
     assert "is the Redis under test" in run.err

@@ -100,3 +100,27 @@ def test_a_crashed_operation_lets_the_next_snapshot_stand_as_it_is():
                                             "status": "running"}, Outcome.UNKNOWN,
                      error="KeyError: 'x'", crashed=True)
     assert judge.observe(crashed, State().pending(jid(7)).build()) == []
+
+
+def test_an_unknown_dequeue_that_leased_a_job_off_the_head_breaks_queue_order_only():
+    ops = Ops()
+    judge = judge_for(ops)
+    both = State().pending(jid(1)).pending(jid(2))
+    judge.observe(ops.enqueue(WS_A, rid(1), jid(1)), State().pending(jid(1)).build())
+    judge.observe(ops.enqueue(WS_A, rid(2), jid(2)), both.build())
+    lost_reply = ops.op(OpKind.DEQUEUE, {"lease_seconds": 30.0}, Outcome.UNKNOWN)
+    deadline = ops.history.wall(lost_reply.invoked_at) + 30.0
+    newest_leased = State().pending(jid(1)).leased(jid(2), deadline=deadline).build()
+    assert names(judge.observe(lost_reply, newest_leased)) == ["queue_order"]
+
+
+def test_an_unknown_dequeue_that_leased_the_oldest_job_has_nothing_to_report():
+    ops = Ops()
+    judge = judge_for(ops)
+    judge.observe(ops.enqueue(WS_A, rid(1), jid(1)), State().pending(jid(1)).build())
+    judge.observe(ops.enqueue(WS_A, rid(2), jid(2)),
+                  State().pending(jid(1)).pending(jid(2)).build())
+    lost_reply = ops.op(OpKind.DEQUEUE, {"lease_seconds": 30.0}, Outcome.UNKNOWN)
+    deadline = ops.history.wall(lost_reply.invoked_at) + 30.0
+    oldest_leased = State().leased(jid(1), deadline=deadline).pending(jid(2)).build()
+    assert judge.observe(lost_reply, oldest_leased) == []

@@ -40,6 +40,7 @@ from harness.target import JobStatus, KeySchema
 
 SLACK = 1.0  # seconds either side of a lease deadline: the target reads its own clock
 MAX_OPEN_LEASES = 3  # leases whose expiry a clock reading leaves open: 2**3 branches at most
+MAX_OFF_THE_HEAD = 8  # pending jobs an unknown dequeue may have taken instead of the oldest
 
 State = QueueState | None  # None: the contract does not say what follows (anything may)
 
@@ -78,8 +79,8 @@ class DualWriteContract:
 
     def observe(self, branch: Branch[State], observation: Snapshot) -> list[Branch[State]]:
         if branch.state is None:
-            return [Branch(adopt(observation), branch.problems, branch.choices)]
-        return [Branch(state, branch.problems + tuple(problems), branch.choices)
+            return [Branch(adopt(observation), branch.problems, branch.choices, branch.suspect)]
+        return [Branch(state, branch.problems + tuple(problems), branch.choices, branch.suspect)
                 for state, problems in
                 compare(branch.state, observation, self.schema, self.context)]
 
@@ -90,19 +91,22 @@ class DualWriteContract:
         kind, outcome = OpKind(op.kind), outcome_of(op)
         validity, _ = classify_input(op, self.schema)
         if kind is OpKind.SEED:
-            return [Branch(self._seed(state, op), branch.problems, branch.choices)]
+            return [Branch(self._seed(state, op), branch.problems, branch.choices,
+                           branch.suspect)]
         if op.crashed or (validity is Validity.INVALID and outcome is not Outcome.FAIL):
-            return [Branch(None, branch.problems, branch.choices)]
+            return [Branch(None, branch.problems, branch.choices, branch.suspect)]
         if validity is Validity.INVALID:
             return [branch]
         refusal, effects = self.effects(kind, state, op, validity)
         if outcome is Outcome.UNKNOWN:
-            never = Branch(state, branch.problems, (*branch.choices, f"#{op.index} never happened"))
+            never = Branch(state, branch.problems, (*branch.choices, f"#{op.index} never happened"),
+                           branch.suspect)
             if refusal is not None:
                 return [never]
             return [never, *(Branch(e.state, branch.problems,
-                                    (*branch.choices, f"#{op.index} took effect"))
-                             for e in effects)]
+                                    (*branch.choices, f"#{op.index} took effect"), branch.suspect)
+                             for e in effects),
+                    *self._off_the_head(branch, state, op, kind)]
         if outcome is Outcome.FAIL:
             return [branch.with_problems(self._judge_refusal(op, validity, refusal, state))]
         if refusal is not None:
@@ -142,6 +146,22 @@ class DualWriteContract:
         if kind is OpKind.REQUEUE_EXPIRED:
             return None, self._requeue(state, op)
         raise ValueError(f"the contract has no operation {kind}")
+
+    def _off_the_head(self, branch: Branch[State], state: QueueState, op: Operation,
+                      kind: OpKind) -> list[Branch[State]]:
+        """An unknown dequeue may have leased another pending job than the oldest: a branch
+        per such job (a few at most), each suspect of breaking queue_order."""
+        if kind is not OpKind.DEQUEUE or len(state.pending) < 2:
+            return []
+        head = state.pending[0]
+        return [Branch(self._lease(state, job_id, op).state, branch.problems,
+                       (*branch.choices, f"#{op.index} leased {job_id}"),
+                       (*branch.suspect, self._problem(
+                           "queue_order", op, f"dequeue leased {job_id}; the contract says the "
+                           f"oldest pending job, {head} (pending was {list(state.pending)})",
+                           {"pending": list(state.pending), "leased": job_id})))
+                for job_id in dict.fromkeys(state.pending[1:MAX_OFF_THE_HEAD + 1])
+                if job_id != head]
 
     def _enqueue(self, state: QueueState, op: Operation, validity: Validity) -> Effect:
         ws, rid = op.args["workspace_id"], op.args["client_request_id"]
@@ -226,9 +246,10 @@ class DualWriteContract:
         kind = OpKind(op.kind)
         if kind is OpKind.ENQUEUE:
             state, problems = self._enqueue_answer(before, effect, op)
-            return [Branch(state, branch.problems + tuple(problems), branch.choices)]
+            return [Branch(state, branch.problems + tuple(problems), branch.choices,
+                           branch.suspect)]
         if kind is OpKind.DEQUEUE:
-            return [Branch(s, branch.problems + tuple(p), branch.choices)
+            return [Branch(s, branch.problems + tuple(p), branch.choices, branch.suspect)
                     for s, p in self._dequeue_answer(before, effect, op)]
         problems: list[Problem] = []
         if kind is OpKind.GET_JOB:
@@ -245,7 +266,8 @@ class DualWriteContract:
                     f"requeue_expired answered {answer!r}; the contract says {effect.answer} "
                     f"(leases then: {due})", {"answered": _jsonable(answer),
                                               "expected": effect.answer, "leases": due})]
-        return [Branch(effect.state, branch.problems + tuple(problems), branch.choices)]
+        return [Branch(effect.state, branch.problems + tuple(problems), branch.choices,
+                       branch.suspect)]
 
     def _enqueue_answer(self, before: QueueState, effect: Effect,
                         op: Operation) -> tuple[State, list[Problem]]:

@@ -41,14 +41,20 @@ class Problem:
 
 @dataclass(frozen=True)
 class Branch(Generic[S]):
-    """One candidate state, the problems met reaching it, and the choices that made it."""
+    """One candidate state, the problems met reaching it, and the choices that made it.
+
+    `suspect` problems count only if an observation settles on this branch: an unknown
+    dequeue that may have leased any pending job keeps a branch per job, the one off the
+    head carrying a queue_order problem that is real only if Redis shows that job leased.
+    """
 
     state: S
     problems: tuple[Problem, ...] = ()
     choices: tuple[str, ...] = ()  # "#3 took effect", "#3 never happened", ...
+    suspect: tuple[Problem, ...] = ()
 
     def with_problems(self, problems: Sequence[Problem]) -> Branch[S]:
-        return Branch(self.state, self.problems + tuple(problems), self.choices)
+        return Branch(self.state, self.problems + tuple(problems), self.choices, self.suspect)
 
 
 class Model(Protocol[S, O_contra]):
@@ -92,7 +98,7 @@ class Candidates(Generic[S]):
         if not self.judging:
             return []
         stepped = [nxt for branch in self.branches for nxt in self.model.successors(branch, op)]
-        problems = self._settle(stepped)
+        problems = self._settle(stepped, observed=False)
         if len(self.branches) > self.bound:
             self.undetermined = (
                 f"after #{getattr(op, 'index', '?')} {len(self.branches)} candidate states "
@@ -106,7 +112,7 @@ class Candidates(Generic[S]):
             return []
         refined = [nxt for branch in self.branches
                    for nxt in self.model.observe(branch, observation)]
-        problems = self._settle(refined)
+        problems = self._settle(refined, observed=True)
         if problems:
             nearest = self.branches[0]
             self.branches = [Branch(self.model.adopt(nearest, observation))]
@@ -114,17 +120,23 @@ class Candidates(Generic[S]):
             self.branches = [Branch(b.state) for b in self.branches]
         return problems
 
-    def _settle(self, branches: list[Branch[S]]) -> list[Problem]:
-        """Keep the branches with the fewest problems (deduplicated); report theirs."""
+    def _settle(self, branches: list[Branch[S]], observed: bool) -> list[Problem]:
+        """Keep the branches with the fewest problems (deduplicated); report theirs. Suspect
+        problems weigh only once an observation has been compared (`observed`)."""
         self.largest = max(self.largest, len(branches))
         if not branches:  # a model must always offer something; treat as nothing learnt
             return []
-        fewest = min(len(b.problems) for b in branches)
+
+        def weight(branch: Branch[S]) -> tuple[int, int]:
+            return (len(branch.problems), len(branch.suspect) if observed else 0)
+
+        fewest = min(weight(b) for b in branches)
         unique: dict[Hashable, Branch[S]] = {}
-        for branch in branches:
-            if len(branch.problems) == fewest:
-                unique.setdefault(self.model.key(branch.state), branch)
+        for branch in sorted((b for b in branches if weight(b) == fewest),
+                             key=lambda b: len(b.suspect)):
+            unique.setdefault(self.model.key(branch.state), branch)
         kept = list(unique.values())
-        problems = list(kept[0].problems)
-        self.branches = [Branch(b.state, (), b.choices) for b in kept]
+        problems = list(kept[0].problems) + (list(kept[0].suspect) if observed else [])
+        self.branches = [Branch(b.state, (), b.choices, () if observed else b.suspect)
+                         for b in kept]
         return problems
