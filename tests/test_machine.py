@@ -19,6 +19,10 @@ GATE = profile_settings("gate")
 GATE_SEARCH = settings(GATE, phases=[Phase.explicit, Phase.generate],  # finding, not shrinking
                        report_multiple_bugs=False)  # the first failure is the verdict
 CRITICAL = frozenset({"no_lost_jobs", "retry_safe_idempotency"})
+# Found by the gate profile in most runs, not all: over 10 random seeds QC-3 took a median
+# of 75 examples and one seed missed it in 200 (python -m benchmarks machine). It is
+# checked with a larger budget, behind the slow marker, so the default run stays exact.
+HARD_TO_FIND = frozenset({"QC-3"})
 
 
 def test_the_reference_queue_holds_under_the_gate_profile(qc_services):
@@ -26,9 +30,18 @@ def test_the_reference_queue_holds_under_the_gate_profile(qc_services):
     assert result.holds, result.report
 
 
-@pytest.mark.parametrize("variant", sorted(VARIANTS))
+@pytest.mark.parametrize("variant", sorted(set(VARIANTS) - HARD_TO_FIND))
 def test_the_gate_profile_kills_each_single_defect_variant(qc_services, variant):
     result = run_machine(MachineSetup(qc_services, f"variant:{variant}"), GATE_SEARCH)
+    assert not result.holds, f"variant {variant} ({VARIANTS[variant].defect}) survived"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("variant", sorted(HARD_TO_FIND))
+def test_three_times_the_gate_budget_kills_the_variants_that_are_hard_to_find(qc_services,
+                                                                               variant):
+    result = run_machine(MachineSetup(qc_services, f"variant:{variant}"),
+                         settings(GATE_SEARCH, max_examples=300))
     assert not result.holds, f"variant {variant} ({VARIANTS[variant].defect}) survived"
 
 
