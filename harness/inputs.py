@@ -3,8 +3,9 @@
 Three answers, because the harness must never call a correct queue broken: VALID (a correct
 queue must accept it), INVALID (it must refuse it with ValueError and write nothing) and
 UNSURE (reasonable queues differ: a payload at the size limit under one JSON encoding but
-not another, NaN, non-string keys, tuples that JSON turns into lists). Nothing is demanded
-of an UNSURE input.
+not another). Nothing is demanded of an UNSURE input. A payload JSON would not give back
+unchanged (NaN, non-string keys, tuples, a Mapping that is no dict) is INVALID: the
+contract admits "a dict that JSON gives back unchanged".
 """
 
 from __future__ import annotations
@@ -78,7 +79,7 @@ def classify_payload(payload: Any) -> tuple[Validity, str]:
     if not isinstance(payload, Mapping):
         return Validity.INVALID, f"payload is a {type(payload).__name__}, not a dict"
     if not isinstance(payload, dict):
-        return Validity.UNSURE, f"payload is a {type(payload).__name__}, a Mapping but no dict"
+        return Validity.INVALID, f"payload is a {type(payload).__name__}, a Mapping but no dict"
     try:
         loosest = json.dumps(payload, default=_refuse)
     except (TypeError, ValueError, RecursionError) as exc:
@@ -88,9 +89,9 @@ def classify_payload(payload: Any) -> tuple[Validity, str]:
         tightest = json.dumps(payload, allow_nan=False, ensure_ascii=False,
                               separators=(",", ":"), sort_keys=True)
     except (TypeError, ValueError) as exc:
-        return Validity.UNSURE, f"payload serialises only loosely ({exc})"
+        return Validity.INVALID, f"payload is not strict JSON ({exc})"
     if not _round_trips(payload):
-        return Validity.UNSURE, "payload would not come back unchanged from JSON"
+        return Validity.INVALID, "payload would not come back unchanged from JSON"
     if len(tightest) > MAX_PAYLOAD_BYTES:
         return Validity.INVALID, f"payload is {len(tightest)} bytes > {MAX_PAYLOAD_BYTES}"
     if len(loosest.encode()) >= MAX_PAYLOAD_BYTES:  # ASCII-escaped: as many bytes as chars
