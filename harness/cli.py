@@ -19,7 +19,7 @@ from harness.errors import ExitCode, QueueChaosError, UsageError
 from harness.nightly.budget import parse_duration
 from harness.op_deadline import DEFAULT_OP_TIMEOUT
 from harness.processes import Terminated, terminate_on_signals
-from harness.target import TARGET_ALIASES
+from harness.target import target_aliases
 
 # Each module in harness.commands offers add_parser(subparsers) and run(args) -> ExitCode.
 COMMAND_MODULES = ("list", "reproduce", "gate", "machine", "nightly", "report", "servers",
@@ -30,7 +30,7 @@ def add_target_flag(parser: argparse.ArgumentParser, default: str = "reference")
     """--target, with every name it takes in its help (the same for every command)."""
     from queue_impl.variants import VARIANTS  # noqa: PLC0415 - the CLI knows the catalogue
 
-    names = [*TARGET_ALIASES]
+    names = [*target_aliases()]
     names.insert(0, names.pop(names.index(default)))
     variants = ", ".join(f"variant:{v}" for v in VARIANTS)
     parser.add_argument(

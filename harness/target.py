@@ -23,6 +23,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from importlib.metadata import EntryPoint, entry_points
 from typing import Any, Protocol, runtime_checkable
 
 import redis
@@ -328,11 +329,17 @@ class QueueTarget(Protocol):
 
 TargetFactory = Callable[[redis.Redis, CollectorRegistry], QueueTarget]
 
-TARGET_ALIASES = {
-    "reference": "queue_impl.reference:make_queue",
-    "phase1": "queue_impl.phase1:make_queue",
-    "pipeline-fix": "queue_impl.pipeline_fix:make_queue",
-}
+TARGET_GROUP = "queue_chaos.targets"  # entry points: name -> module:factory
+FAMILY_GROUP = "queue_chaos.target_families"  # entry points: prefix -> (ID -> module:factory)
+
+
+def target_aliases() -> dict[str, str]:
+    """Every named target the installed packages declare (pyproject entry points)."""
+    return {ep.name: ep.value for ep in entry_points(group=TARGET_GROUP)}
+
+
+def target_families() -> dict[str, EntryPoint]:
+    return {ep.name: ep for ep in entry_points(group=FAMILY_GROUP)}
 
 CONTRACT_METHODS = (
     "enqueue", "get_job", "update_status", "list_jobs",
@@ -341,21 +348,19 @@ CONTRACT_METHODS = (
 
 
 def resolve_target(spec: str) -> str:
-    """An alias (phase1, reference, variant:ID, ...) or "module:factory", as "module:factory"."""
-    if spec.startswith("variant:"):
-        from queue_impl.variants import VARIANTS  # noqa: PLC0415 - only for this alias
-
-        variant = VARIANTS.get(spec.removeprefix("variant:"))
-        if variant is None:
-            raise UsageError(f"unknown variant {spec!r}: one of "
-                             + ", ".join(f"variant:{v}" for v in VARIANTS))
-        return variant.spec
-    resolved = TARGET_ALIASES.get(spec, spec)
+    """A named target (reference, phase1, variant:ID, ... as installed packages declare
+    them) or "module:factory", as "module:factory"."""
+    prefix, sep, rest = spec.partition(":")
+    family = target_families().get(prefix) if sep else None
+    if family is not None:
+        return str(family.load()(rest))
+    aliases = target_aliases()
+    resolved = aliases.get(spec, spec)
     module, sep, attr = resolved.partition(":")
     if not sep or not module or not attr:
         raise UsageError(
             f"bad target {spec!r}: give module:factory (e.g. mypkg.queue:make_queue) "
-            f"or one of {', '.join(TARGET_ALIASES)}"
+            f"or one of {', '.join(aliases)}"
         )
     return resolved
 

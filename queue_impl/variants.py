@@ -39,6 +39,7 @@ from typing import Any, ClassVar
 import redis
 from prometheus_client import CollectorRegistry
 
+from harness.errors import UsageError
 from harness.target import Job, JobNotFound, JobStatus, TargetFactory, decode_job
 from queue_impl import validation
 from queue_impl.phase1 import (
@@ -596,3 +597,12 @@ VARIANTS: dict[str, Variant] = {
                 DottedWorkspaceRefused),
     )
 }
+
+
+def variant_spec(variant_id: str) -> str:
+    """`variant:ID` as "module:factory" (the target family this package declares)."""
+    variant = VARIANTS.get(variant_id)
+    if variant is None:
+        raise UsageError(f"unknown variant {f'variant:{variant_id}'!r}: one of "
+                         + ", ".join(f"variant:{v}" for v in VARIANTS))
+    return variant.spec
