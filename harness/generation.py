@@ -19,6 +19,9 @@ from harness.target import FAR_FUTURE, MAX_PAYLOAD_BYTES, JobStatus, KeySchema
 
 WORKSPACES = ("ws-a", "ws-b", "ws-c")
 BAD_WORKSPACES = ("", " ", "ws:a", "ws-a\n", "w" * 200, "wörkspace", None)
+# Valid ids at the edges of the default pattern: each punctuation it admits, one character,
+# the longest. (A schema of its own keeps only those its pattern admits.)
+EDGE_WORKSPACES = ("ws.a", "ws_a", "WS-A", "0", "w" * 64)
 
 _TEXT = st.characters(exclude_categories=("Cs",))  # no lone surrogates: not Unicode
 _SCALARS = (st.none() | st.booleans() | st.integers(-(2**63), 2**63)
@@ -40,9 +43,12 @@ def weighted(*choices: tuple[int, st.SearchStrategy[Any]]) -> st.SearchStrategy[
 
 
 def workspace_ids(schema: KeySchema) -> st.SearchStrategy[str]:
-    """Mostly the three shared names (so that operations meet), sometimes any valid id."""
+    """Mostly the three shared names (so that operations meet), sometimes a valid id at the
+    edges of the pattern or any valid id."""
+    edges = [w for w in EDGE_WORKSPACES if schema.valid_workspace_id(w)]
+    regex = st.from_regex(schema.workspace_pattern, fullmatch=True)
     return weighted((6, st.sampled_from(WORKSPACES)),
-                    (1, st.from_regex(schema.workspace_pattern, fullmatch=True)))
+                    (1, st.sampled_from(edges) if edges else regex), (1, regex))
 
 
 def bad_workspace_ids(schema: KeySchema) -> st.SearchStrategy[Any]:

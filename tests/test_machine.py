@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from hypothesis import Phase, settings
 
@@ -19,9 +21,14 @@ GATE = profile_settings("gate")
 GATE_SEARCH = settings(GATE, phases=[Phase.explicit, Phase.generate],  # finding, not shrinking
                        report_multiple_bugs=False)  # the first failure is the verdict
 CRITICAL = frozenset({"no_lost_jobs", "retry_safe_idempotency"})
-# Found by the gate profile in most runs, not all: over 10 random seeds QC-3 took a median
-# of 75 examples and one seed missed it in 200 (python -m benchmarks machine). It is
-# checked with a larger budget, behind the slow marker, so the default run stays exact.
+# The machine alone (no scenarios) on one derandomized seed: how many examples a defect takes
+# depends on the seed, and a timing that differs (an operation that times out under load)
+# changes what later steps draw. Over 10 random seeds most variants fell within 100 examples,
+# HIGH-2 and QC-24 within 161 (python -m benchmarks machine); the matrix gives each three
+# times the gate's budget so that a survivor means lost search power, not an unlucky seed.
+SEARCH_BUDGET = settings(GATE_SEARCH, max_examples=300)
+# QC-3 took a median of 75 examples and one seed missed it in 200: behind the slow marker,
+# with twice that budget.
 HARD_TO_FIND = frozenset({"QC-3"})
 
 
@@ -31,17 +38,16 @@ def test_the_reference_queue_holds_under_the_gate_profile(qc_services):
 
 
 @pytest.mark.parametrize("variant", sorted(set(VARIANTS) - HARD_TO_FIND))
-def test_the_gate_profile_kills_each_single_defect_variant(qc_services, variant):
-    result = run_machine(MachineSetup(qc_services, f"variant:{variant}"), GATE_SEARCH)
+def test_the_machine_alone_kills_each_single_defect_variant(qc_services, variant):
+    result = run_machine(MachineSetup(qc_services, f"variant:{variant}"), SEARCH_BUDGET)
     assert not result.holds, f"variant {variant} ({VARIANTS[variant].defect}) survived"
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("variant", sorted(HARD_TO_FIND))
-def test_three_times_the_gate_budget_kills_the_variants_that_are_hard_to_find(qc_services,
-                                                                               variant):
+def test_twice_that_budget_kills_the_variants_that_are_hard_to_find(qc_services, variant):
     result = run_machine(MachineSetup(qc_services, f"variant:{variant}"),
-                         settings(GATE_SEARCH, max_examples=300))
+                         settings(GATE_SEARCH, max_examples=600))
     assert not result.holds, f"variant {variant} ({VARIANTS[variant].defect}) survived"
 
 
@@ -95,4 +101,5 @@ def test_shrinking_that_finishes_within_its_budget_says_finished(qc_services):
     result = run_machine(setup, profile_settings("gate", max_examples=20))
     assert "input_validation" in result.invariants_violated
     assert result.shrinking == "finished"
-    assert len(found) == 1 and "input_validation" in found[0]  # reported once, as found
+    # reported once, as found (the first failure may name another invariant than the shrunk one)
+    assert len(found) == 1 and re.match(r"\[(CRITICAL|HIGH|MEDIUM|LOW)\] \w+: ", found[0])
