@@ -25,6 +25,7 @@ from harness.invariants import Violation
 from harness.op_deadline import DEFAULT_OP_TIMEOUT, OpDeadline, OperationHung
 from harness.redis_client import ClientPolicy
 from harness.services import Services
+from harness.settle import HARNESS_CLIENT_NAME, foreign_clients, settle
 from harness.snapshot import Snapshot, take_snapshot
 from harness.spec import SpecJudge
 from harness.spec.contract import DualWriteContract
@@ -72,9 +73,10 @@ class Driver:
         self.process = process
         self.deadline = OpDeadline(op_timeout)
         services.control.reset()
-        self.direct = services.direct_client()
+        self.direct = services.direct_client(client_name=HARNESS_CLIENT_NAME)
         try:
             services.flush(self.direct)
+            self.foreign = foreign_clients(self.direct)
         except redis.RedisError as exc:
             raise InfrastructureError(f"Redis at {services.redis} does not answer: {exc}") from exc
         self.registry = CollectorRegistry()
@@ -97,12 +99,17 @@ class Driver:
                               contract=getattr(self.target, "spec_contract", DualWriteContract))
         self.last_round_trips: list[RoundTrip] = []  # what the last operation sent
         self._seeds = 0
+        self.unsettled = 0  # faulted operations after which Redis did not settle in time
 
     def close(self) -> None:
         self.deadline.close()
         with contextlib.suppress(InfrastructureError):
             self.injector.heal()
         self.client.close()
+        # What the target sent last may still be on its way: let it land before the next
+        # run flushes (bounded; a Redis that stopped answering is the next run's to report).
+        with contextlib.suppress(redis.RedisError):
+            settle(self.direct, self.injector.open_connections, self.foreign)
         self.direct.close()
 
     # --- the one way an operation runs -----------------------------------------------
@@ -130,6 +137,8 @@ class Driver:
                 op.refusal = refusal_of(exc)
         self.last_round_trips = list(run.trips)
         op.fault = describe_faults(faults, run.fired, run.trips)
+        if run.fired and outcome is not Outcome.OK:
+            self._settle()
         self.history.complete(op, outcome, value, error, crashed)
         self._observe(op)
         if crashed:
@@ -141,6 +150,14 @@ class Driver:
             hung.trace = explain(hung.violations, self.history)
             raise hung
         return op
+
+    def _settle(self) -> None:
+        """A faulted request may still be on its way to Redis: wait for it (harness.settle)."""
+        try:
+            if not settle(self.direct, self.injector.open_connections, self.foreign):
+                self.unsettled += 1
+        except redis.RedisError as exc:
+            raise InfrastructureError(f"Redis stopped answering the checker: {exc}") from exc
 
     def _observe(self, op: Operation) -> None:
         self.snapshot = self.take_snapshot()

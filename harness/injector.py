@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import weakref
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -84,6 +85,14 @@ class FaultInjector:
         # opened before that (redis-py connects in get_connection) went through them, and
         # Toxiproxy closes such connections when a `timeout` toxic goes.
         self.healed_since_connect = False
+        self._connections: weakref.WeakSet[RoundTripConnection] = weakref.WeakSet()
+
+    def register(self, connection: RoundTripConnection) -> None:
+        self._connections.add(connection)
+
+    def open_connections(self) -> int:
+        """How many connections through this injector hold a socket now."""
+        return sum(1 for connection in list(self._connections) if connection.is_open)
 
     @property
     def in_operation(self) -> bool:
@@ -204,8 +213,14 @@ class RoundTripConnection(Connection):
                  **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fault_injector = fault_injector
+        if fault_injector is not None:
+            fault_injector.register(self)
         self._handshaking = False
         self.handshake_sends = 0  # commands the last connect sent before the first request
+
+    @property
+    def is_open(self) -> bool:
+        return self._sock is not None
 
     def on_connect_check_health(self, check_health: bool = True) -> None:
         self._handshaking = True
