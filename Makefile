@@ -27,7 +27,7 @@ gate: setup
 
 test: setup test-tools
 	$(BIN)/ruff check .
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2 --dist loadfile
 
 bench: setup
 	$(BIN)/python -m benchmarks

@@ -37,3 +37,7 @@ class InfrastructureError(QueueChaosError):
 
 class ToxiproxyError(InfrastructureError):
     """A Toxiproxy control call timed out, answered 5xx, or could not connect."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status  # the HTTP status it answered, None when there was no answer

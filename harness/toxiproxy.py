@@ -76,8 +76,8 @@ class ToxiproxyControl:
             except ValueError:
                 detail = response.text
             raise ToxiproxyError(
-                f"Toxiproxy {method} {path} answered {response.status_code}: {detail.strip()}"
-            )
+                f"Toxiproxy {method} {path} answered {response.status_code}: {detail.strip()}",
+                status=response.status_code)
         if response.status_code == 204 or not response.content:
             return None
         return response.json()
@@ -124,6 +124,14 @@ class ToxiproxyControl:
 
     # --- toxics -------------------------------------------------------------------------
     def add_toxic(self, proxy: str, toxic: Toxic) -> dict[str, Any]:
+        """Add `toxic`; one of the same name already there is replaced (a name is ours, and
+        an add whose answer was lost may have taken effect)."""
+        try:
+            return self._call("POST", f"/proxies/{proxy}/toxics", toxic.as_json())
+        except ToxiproxyError as exc:
+            if exc.status != 409:
+                raise
+        self.remove_toxic(proxy, toxic.name)
         return self._call("POST", f"/proxies/{proxy}/toxics", toxic.as_json())
 
     def remove_toxic(self, proxy: str, name: str) -> None:

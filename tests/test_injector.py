@@ -142,6 +142,17 @@ def test_heal_removes_every_toxic(qc_services, qc_injector):
     assert qc_services.control.toxics(qc_services.proxy_name) == []
 
 
+def test_a_toxic_added_again_under_its_name_replaces_the_first(qc_services, qc_injector):
+    control, proxy = qc_services.control, qc_services.proxy_name
+    control.add_toxic(proxy, Toxic("twice", "latency", attributes={"latency": 10}))
+    control.add_toxic(proxy, Toxic("twice", "latency", attributes={"latency": 20}))
+    try:
+        (toxic,) = control.toxics(proxy)
+        assert toxic["name"] == "twice" and toxic["attributes"]["latency"] == 20
+    finally:
+        qc_injector.heal()
+
+
 def test_two_faults_at_one_round_trip_are_refused(qc_injector):
     plan = [Fault(FaultKind.STALL, 2), Fault(FaultKind.RESET, 2)]
     with pytest.raises(ValueError, match="round trip 2"), qc_injector.operation(plan):

@@ -20,7 +20,6 @@ from queue_impl.variants import VARIANTS
 GATE = profile_settings("gate")
 GATE_SEARCH = settings(GATE, phases=[Phase.explicit, Phase.generate],  # finding, not shrinking
                        report_multiple_bugs=False)  # the first failure is the verdict
-CRITICAL = frozenset({"no_lost_jobs", "retry_safe_idempotency"})
 # The machine alone (no scenarios) on one derandomized seed: how many examples a defect takes
 # depends on the seed, and a timing that differs (an operation that times out under load)
 # changes what later steps draw. Over 10 random seeds most variants fell within 100 examples,
@@ -52,8 +51,8 @@ def test_twice_that_budget_kills_the_variants_that_are_hard_to_find(qc_services,
 
 
 def test_phase1_shrinks_to_a_faulted_enqueue_that_loses_the_job(qc_services):
-    result = run_machine(MachineSetup(qc_services, "phase1", judged=CRITICAL), GATE)
-    assert "no_lost_jobs" in result.invariants_violated
+    result = run_machine(MachineSetup(qc_services, "phase1", judged={"no_lost_jobs"}), GATE)
+    assert result.invariants_violated == ["no_lost_jobs"]
     program = next(part for part in result.report.split("You can reproduce")
                    if "NoLostJobsViolated" in part)
     assert "(faults): (Fault.parse(" in program  # the fault, drawn for the enqueue
