@@ -42,6 +42,13 @@ def _die_with_parent(parent_pid: int) -> None:  # runs in the child between fork
     os.setpgrp()  # Ctrl-C in a terminal reaches us, not the servers: we stop them in order
 
 
+PORT_TAKEN = "address already in use"
+
+
+class PortTaken(InfrastructureError):
+    """The free port a server was given was taken before it could listen (another run's)."""
+
+
 class ManagedProcess:
     """One server process, its log file, and a stop() that always reaps it."""
 
@@ -86,12 +93,16 @@ class ManagedProcess:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if not self.alive():
+                if PORT_TAKEN in self.log_tail().lower():
+                    raise PortTaken(f"{self.name} could not listen: {self.log_tail()}")
                 raise InfrastructureError(
                     f"{self.name} exited with code {self.popen.returncode} while starting: "
                     f"{self.log_tail()}"
                 )
             if probe():
                 return
+            if PORT_TAKEN in self.log_tail().lower():
+                raise PortTaken(f"{self.name} could not listen: {self.log_tail()}")
             time.sleep(0.02)
         raise InfrastructureError(
             f"{self.name} did not answer within {timeout:.0f} s: {self.log_tail()}"

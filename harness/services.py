@@ -7,11 +7,13 @@ reads Redis over a direct connection (`Services.redis`), which no fault ever tou
 from __future__ import annotations
 
 import contextlib
+import functools
 import shutil
 import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from urllib.parse import urlparse
 
 import redis
@@ -20,7 +22,7 @@ from harness.binaries import find_binary
 from harness.config import ENV, ServicesConfig
 from harness.errors import InfrastructureError, ToxiproxyError, UsageError
 from harness.ports import LOOPBACK, free_port
-from harness.processes import ManagedProcess, terminate_on_signals
+from harness.processes import ManagedProcess, PortTaken, terminate_on_signals
 from harness.toxiproxy import ToxiproxyControl
 from harness.workdirs import make_workdir
 
@@ -171,21 +173,16 @@ def local_services(config: ServicesConfig) -> Iterator[Services]:
     control: ToxiproxyControl | None = None
     with terminate_on_signals():
         try:
-            redis_ep = Endpoint(LOOPBACK, free_port())
-            redis_proc = ManagedProcess("redis-server", [
-                redis_bin, "--port", str(redis_ep.port), "--bind", LOOPBACK,
+            _, redis_port = _start_on_a_free_port("redis-server", lambda port: [
+                redis_bin, "--port", str(port), "--bind", LOOPBACK,
                 "--save", "", "--appendonly", "no", "--dir", str(workdir),
                 "--protected-mode", "yes", "--daemonize", "no", "--loglevel", "warning",
-            ], log_dir=workdir)
-            processes.append(redis_proc)
-            api_port = free_port()
-            toxiproxy_proc = ManagedProcess("toxiproxy-server", [
-                toxiproxy_bin, "-host", LOOPBACK, "-port", str(api_port),
-            ], log_dir=workdir)
-            processes.append(toxiproxy_proc)
+            ], lambda port: _redis_answers(Endpoint(LOOPBACK, port)), workdir, processes)
+            redis_ep = Endpoint(LOOPBACK, redis_port)
+            _, api_port = _start_on_a_free_port("toxiproxy-server", lambda port: [
+                toxiproxy_bin, "-host", LOOPBACK, "-port", str(port),
+            ], _toxiproxy_answers, workdir, processes)
             control = ToxiproxyControl(f"http://{LOOPBACK}:{api_port}")
-            redis_proc.wait_ready(lambda: _redis_answers(redis_ep))
-            toxiproxy_proc.wait_ready(control.answers)
             proxy_ep = Endpoint(LOOPBACK, free_port())
             control.create_proxy(config.proxy_name, str(proxy_ep), str(redis_ep))
             yield Services("local", redis_ep, proxy_ep, control, config.proxy_name,
@@ -196,6 +193,35 @@ def local_services(config: ServicesConfig) -> Iterator[Services]:
             for process in reversed(processes):
                 process.stop()
             shutil.rmtree(workdir, ignore_errors=True)
+
+
+PORT_ATTEMPTS = 3
+
+
+def _start_on_a_free_port(name: str, argv: Callable[[int], list[str]],
+                          answers: Callable[[int], bool], workdir: Path,
+                          processes: list[ManagedProcess]) -> tuple[ManagedProcess, int]:
+    """Start `name` on a port the kernel called free; another process may take that port
+    between the choice and the bind, so a server that finds it taken gets another one."""
+    for attempt in range(1, PORT_ATTEMPTS + 1):
+        port = free_port()
+        process = ManagedProcess(name, argv(port), log_dir=workdir)
+        processes.append(process)
+        try:
+            process.wait_ready(functools.partial(answers, port))
+        except PortTaken:
+            if attempt == PORT_ATTEMPTS:
+                raise
+            process.stop()
+            processes.remove(process)
+            continue
+        return process, port
+    raise AssertionError("unreachable")
+
+
+def _toxiproxy_answers(port: int) -> bool:
+    with contextlib.closing(ToxiproxyControl(f"http://{LOOPBACK}:{port}")) as control:
+        return control.answers()
 
 
 def _endpoint_from_url(url: str) -> Endpoint:
