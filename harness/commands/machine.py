@@ -105,6 +105,8 @@ def run(args: argparse.Namespace) -> ExitCode:
            + (" (shrinking included)" if result.shrinking in ("finished",)
               or result.shrinking.startswith("stopped") else ""))
     if result.holds:
+        if result.flaky:
+            print(result.report)
         print(f"state machine ({args.profile}) on {args.target}: every invariant held ({ran})")
         return ExitCode.HOLDS
     print(result.report)
