@@ -110,6 +110,7 @@ class MachineSetup:
     op_timeout: float = DEFAULT_OP_TIMEOUT
     hung: OperationHung | None = None  # set when an operation hung: the run's verdict
     first_failure: str = ""  # the first example an invariant failed, explained
+    first_failed: str = ""  # the invariant it broke
     last_example: str = ""  # the history of the example that ended last
 
 
@@ -272,7 +273,7 @@ class MachineBase(RuleBasedStateMachine):
         mine = [v for v in found if v.invariant == worst]
         text = explain(mine, self.driver.history)
         if not self.setup.first_failure:
-            self.setup.first_failure = text
+            self.setup.first_failure, self.setup.first_failed = text, worst
             if self.setup.on_first_failure is not None:
                 self.setup.on_first_failure(text)
         raise VIOLATION_TYPES[worst](text)
@@ -446,7 +447,7 @@ def run_machine(
     known to answer: see _nondeterministic.
     """
     setup = replace(setup, harness_error=None, counts=Counter(), hung=None, first_failure="",
-                    last_example="")
+                    first_failed="", last_example="")
     result = MachineResult(setup.target, "custom")
     test = get_state_machine_test(machine_class(setup), settings=settings)
     if seed is not None:
@@ -531,7 +532,9 @@ def _nondeterministic(setup: MachineSetup, flaky: Flaky, names: list[str],
         "--- first run ---", first,
         "--- replay (the example that ran last) ---", setup.last_example or "(no operation)",
         "--- what Hypothesis saw ---", *_exception_texts(flaky), *lines])
-    return MachineResult(setup.target, "custom", sorted({*names, "deterministic"}), report,
+    # The first run's invariant broke for real, whatever the replay did.
+    violated = sorted({*names, setup.first_failed, "deterministic"} - {""})
+    return MachineResult(setup.target, "custom", violated, report,
                          flaky=True, examples=setup.counts["examples"],
                          steps=setup.counts["steps"])
 
