@@ -23,6 +23,23 @@ def per_call_ms(call: Callable[[], object], iterations: int, warmup: int = 10) -
     return samples
 
 
+def alternating(first: Callable[[], object], second: Callable[[], object], iterations: int,
+                blocks: int = 5) -> tuple[list[float], list[float]]:
+    """Per-call times of two calls measured in turns (`blocks` of each), so that a machine
+    that slows down for a while slows both alike: their ratio is what one run can tell."""
+    block = max(1, iterations // blocks)
+    a: list[float] = []
+    b: list[float] = []
+    while len(a) < iterations:
+        a += per_call_ms(first, block)
+        b += per_call_ms(second, block)
+    return a, b
+
+
+def timing_row(label: str, samples: list[float], width: int = 48) -> str:
+    return f"  {label:<{width}} median {median(samples):7.3f} ms   p90 {p90(samples):7.3f} ms"
+
+
 def median(samples: list[float]) -> float:
     return statistics.median(samples)
 

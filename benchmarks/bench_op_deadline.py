@@ -17,13 +17,13 @@ import contextlib
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import redis
 
-from benchmarks import median, p90, per_call_ms
+from benchmarks import alternating, median, timing_row
 from harness.config import ServicesConfig
 from harness.history import read_jsonl
 from harness.machine import MachineSetup, run_machine
@@ -33,7 +33,6 @@ from harness.profiles import profile_settings
 from harness.services import open_services
 from harness.target import CONTRACT_METHODS, load_factory
 
-BLOCKS = 5
 CALL_SECONDS: list[float] = []  # every call of the timed queue, in seconds
 
 
@@ -62,19 +61,6 @@ def timed_reference(client: redis.Redis, registry: Any) -> TimedQueue:
     return TimedQueue(load_factory("reference")(client, registry))
 
 
-def alternating(first: Callable[[], object], second: Callable[[], object],
-                iterations: int) -> tuple[list[float], list[float]]:
-    block = max(1, iterations // BLOCKS)
-    a: list[float] = []
-    b: list[float] = []
-    while len(a) < iterations:
-        a += per_call_ms(first, block)
-        b += per_call_ms(second, block)
-    return a, b
-
-
-def row(label: str, samples: list[float]) -> str:
-    return f"  {label:<48} median {median(samples):7.3f} ms   p90 {p90(samples):7.3f} ms"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -103,8 +89,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                              for op in read_jsonl(Path(out) / HISTORY_FILE)]
 
     print(f"operation time limit: local backend, {args.iterations} PINGs each")
-    print(row("PING through the proxy, called directly", direct))
-    print(row("PING through the proxy, via OpDeadline.call", limited))
+    print(timing_row("PING through the proxy, called directly", direct))
+    print(timing_row("PING through the proxy, via OpDeadline.call", limited))
     print(f"  added per call: {median(limited) - median(direct):.3f} ms (median)")
     print(f"longest call, state machine (gate profile, {args.examples} examples, "
           f"{len(machine_calls)} calls, {machine_seconds:.0f} s): {max(machine_calls):.3f} s")

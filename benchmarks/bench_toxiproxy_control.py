@@ -18,13 +18,12 @@ from collections.abc import Callable, Sequence
 
 import redis
 
-from benchmarks import median, p90, per_call_ms
+from benchmarks import alternating, median, timing_row
 from harness.config import ServicesConfig
 from harness.services import Endpoint, Services, open_services
 from harness.toxiproxy import Toxic, ToxiproxyControl
 
 BENCH_TOXIC = Toxic("bench", "latency", "downstream", attributes={"latency": 0})
-BLOCKS = 5  # alternations between the two control clients
 
 
 def ours(control: ToxiproxyControl, proxy: str) -> Callable[[], None]:
@@ -50,23 +49,10 @@ def toxiproxy_python(services: Services) -> Callable[[], None]:
     return add_and_remove
 
 
-def alternating(first: Callable[[], None], second: Callable[[], None],
-                iterations: int) -> tuple[list[float], list[float]]:
-    block = max(1, iterations // BLOCKS)
-    a: list[float] = []
-    b: list[float] = []
-    while len(a) < iterations:
-        a += per_call_ms(first, block)
-        b += per_call_ms(second, block)
-    return a, b
-
 
 def ping(endpoint: Endpoint) -> redis.Redis:
     return redis.Redis(host=endpoint.host, port=endpoint.port, protocol=2, retry=None)
 
-
-def row(label: str, samples: list[float]) -> str:
-    return f"  {label:<60} median {median(samples):7.3f} ms   p90 {p90(samples):7.3f} ms"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -87,10 +73,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     print(f"Toxiproxy control and Redis round trips: local backend, {args.iterations} calls "
           f"each (redis-server {versions['redis']}, toxiproxy-server {versions['toxiproxy']})")
-    print(row("add+remove a toxic, ToxiproxyControl (kept-alive session)", kept_alive))
-    print(row("add+remove a toxic, toxiproxy-python 0.1.1 (new connection)", per_call))
-    print(row("Redis PING, direct", direct_rt))
-    print(row("Redis PING, through the Toxiproxy proxy", proxied_rt))
+    print(timing_row("add+remove a toxic, ToxiproxyControl (kept-alive session)", kept_alive,
+                     width=60))
+    print(timing_row("add+remove a toxic, toxiproxy-python 0.1.1 (new connection)", per_call,
+                     width=60))
+    print(timing_row("Redis PING, direct", direct_rt, width=60))
+    print(timing_row("Redis PING, through the Toxiproxy proxy", proxied_rt, width=60))
     print(f"  ratio toxiproxy-python / ToxiproxyControl:  "
           f"{median(per_call) / median(kept_alive):.2f}x")
     print(f"  ratio proxied / direct Redis round trip:    "
