@@ -35,7 +35,7 @@ from typing import Any
 import redis
 from prometheus_client import CollectorRegistry
 
-from harness.target import MAX_PAYLOAD_BYTES, Job, JobStatus, KeyKind, decode_job, encode_job
+from harness.target import MAX_PAYLOAD_BYTES, Job, JobStatus, KeyKind, decode_job
 from queue_impl import reference, validation
 from queue_impl.records import new_job
 from queue_impl.reference import ReferenceQueue, lua_prelude
@@ -364,20 +364,8 @@ class IdempotencyKeyWithoutWorkspace(ReferenceQueue):
     (workspace_id, client_request_id) has an idempotency entry ..." (the pair, not the id).
     """
 
-    def enqueue(
-        self, workspace_id: str, payload: Mapping[str, Any], client_request_id: str
-    ) -> str:
-        job = self._valid_new_job(workspace_id, payload, client_request_id)
-        schema = self.key_schema
-        keys = [
-            f"{schema.idempotency_prefix}{client_request_id}",
-            schema.old_job_key(job.job_id),
-            schema.new_job_key(job.workspace_id, job.job_id),
-            schema.queue_key,
-        ]
-        fields = [item for pair in encode_job(job).items() for item in pair]
-        with self._counted("enqueue"):
-            return self._enqueue(keys=keys, args=[job.job_id, *fields])
+    def _idempotency_key(self, workspace_id: str, client_request_id: str) -> str:
+        return f"{self.key_schema.idempotency_prefix}{client_request_id}"
 
 
 class QueuedStatusRequeues(ReferenceQueue):

@@ -201,7 +201,7 @@ class ReferenceQueue:
         job = self._valid_new_job(workspace_id, payload, client_request_id)
         schema = self.key_schema
         keys = [
-            schema.idempotency_key(job.workspace_id, client_request_id),
+            self._idempotency_key(job.workspace_id, client_request_id),
             schema.old_job_key(job.job_id),
             schema.new_job_key(job.workspace_id, job.job_id),
             schema.queue_key,
@@ -209,6 +209,9 @@ class ReferenceQueue:
         fields = [item for pair in encode_job(job).items() for item in pair]
         with self._counted("enqueue"):
             return self._enqueue(keys=keys, args=[job.job_id, *fields])
+
+    def _idempotency_key(self, workspace_id: str, client_request_id: str) -> str:
+        return self.key_schema.idempotency_key(workspace_id, client_request_id)
 
     def get_job(self, workspace_id: str, job_id: str) -> Job | None:
         workspace_id = self._workspace(workspace_id)
