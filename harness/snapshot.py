@@ -15,7 +15,7 @@ from typing import Any
 
 import redis
 
-from harness.target import DEFAULT_SCHEMA, TERMINAL_STATUSES, KeyKind, KeySchema
+from harness.target import DEFAULT_SCHEMA, TERMINAL_STATUSES, KeyKind, KeySchema, readable_record
 
 Record = dict[str, str]
 
@@ -71,11 +71,7 @@ class Snapshot:
     def readable_record(self, workspace_id: str, job_id: str) -> Record | None:
         """What get_job(workspace_id, job_id) should find: the new record, else the old one
         when it belongs to that workspace."""
-        new = self.new_jobs.get((workspace_id, job_id))
-        if new is not None:
-            return new
-        old = self.old_jobs.get(job_id)
-        return old if old is not None and old.get("workspace_id") == workspace_id else None
+        return readable_record(self.new_jobs, self.old_jobs, workspace_id, job_id)
 
     def job_ids(self) -> list[str]:
         """Every id with a record in either schema, sorted."""

@@ -83,6 +83,18 @@ def decode_job(record: Mapping[str, str]) -> Job:
     )
 
 
+def readable_record(new: Mapping[tuple[str, str], Mapping[str, str]],
+                    old: Mapping[str, Mapping[str, str]], workspace_id: str,
+                    job_id: str) -> Any:
+    """The record get_job(workspace_id, job_id) reads: the new record (keyed by workspace
+    and id), else the old one (keyed by id) when it belongs to that workspace; else None."""
+    record = new.get((workspace_id, job_id))
+    if record is not None:
+        return record
+    record = old.get(job_id)
+    return record if record is not None and record.get("workspace_id") == workspace_id else None
+
+
 class KeyKind(StrEnum):
     OLD_JOB = "old_job"
     NEW_JOB = "new_job"

@@ -19,7 +19,7 @@ from collections.abc import Hashable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from harness.target import JOB_FIELDS
+from harness.target import JOB_FIELDS, readable_record
 
 Record = dict[str, str]  # contract fields only; "payload" is canonical JSON text (or ANY)
 ANY = "\x00any"  # a payload the contract leaves open (an input it calls unsure)
@@ -117,11 +117,7 @@ class QueueState:
     def readable(self, workspace_id: str, job_id: str) -> Record | None:
         """What get_job(workspace_id, job_id) returns: the new record, else the old one
         when it belongs to that workspace."""
-        new = self.new.get((workspace_id, job_id))
-        if new is not None:
-            return new
-        old = self.old.get(job_id)
-        return old if old is not None and old.get("workspace_id") == workspace_id else None
+        return readable_record(self.new, self.old, workspace_id, job_id)
 
     def readable_keys(self, workspace_id: str, job_id: str) -> list[tuple[str, ...]]:
         """The records of the job readable in `workspace_id` (those update_status sets)."""
