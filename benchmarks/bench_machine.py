@@ -37,44 +37,16 @@ from harness.toxiproxy import ToxiproxyControl
 from queue_impl.variants import VARIANTS
 
 
-class StepCounter:
-    """Counts the operations and examples the machine runs (wraps Driver.run / __init__)."""
-
-    def __init__(self) -> None:
-        self.steps = 0
-        self.examples = 0
-        self._run = Driver.run
-        self._init = Driver.__init__
-
-    def __enter__(self) -> StepCounter:
-        counter = self
-
-        def run(driver, *args, **kwargs):  # type: ignore[no-untyped-def]
-            counter.steps += 1
-            return counter._run(driver, *args, **kwargs)
-
-        def init(driver, *args, **kwargs):  # type: ignore[no-untyped-def]
-            counter.examples += 1
-            counter._init(driver, *args, **kwargs)
-
-        Driver.run, Driver.__init__ = run, init  # type: ignore[method-assign]
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        Driver.run, Driver.__init__ = self._run, self._init  # type: ignore[method-assign]
-
-
 def throughput(services, faults: bool, examples: int) -> tuple[float, int]:  # type: ignore[no-untyped-def]
     """Machine steps per second on the reference, with every fault kind or with none."""
     setup = MachineSetup(services, "reference")
     if not faults:
         setup = replace(setup, fault_kinds=())
     gen = settings(profile_settings("gate", max_examples=examples), phases=[Phase.generate])
-    with StepCounter() as counter:
-        started = time.perf_counter()
-        run_machine(setup, gen)
-        elapsed = time.perf_counter() - started
-    return counter.steps / elapsed, counter.steps
+    started = time.perf_counter()
+    result = run_machine(setup, gen)
+    elapsed = time.perf_counter() - started
+    return result.steps / elapsed, result.steps
 
 
 class Timers:
@@ -111,26 +83,24 @@ class TargetCallTimer:
 
     def __init__(self) -> None:
         self.seconds = {"faulted": 0.0, "clean": 0.0}
-        self._run = Driver.run
+        self._attempt = Driver._attempt
 
     def __enter__(self) -> TargetCallTimer:
         timer = self
 
-        def run(driver, kind, args, call, faults=()):  # type: ignore[no-untyped-def]
-            def timed():  # type: ignore[no-untyped-def]
-                started = time.perf_counter()
-                try:
-                    return call()
-                finally:
-                    timer.seconds["faulted" if faults else "clean"] += (
-                        time.perf_counter() - started)
-            return timer._run(driver, kind, args, timed, faults)
+        def attempt(driver, client, call, faults, through):  # type: ignore[no-untyped-def]
+            started = time.perf_counter()
+            try:
+                return timer._attempt(driver, client, call, faults, through)
+            finally:
+                timer.seconds["faulted" if faults else "clean"] += (
+                    time.perf_counter() - started)
 
-        Driver.run = run  # type: ignore[method-assign]
+        Driver._attempt = attempt  # type: ignore[method-assign]
         return self
 
     def __exit__(self, *exc: object) -> None:
-        Driver.run = self._run  # type: ignore[method-assign]
+        Driver._attempt = self._attempt  # type: ignore[method-assign]
 
 
 class SpecSwitch:
@@ -139,23 +109,28 @@ class SpecSwitch:
     def __init__(self, on: bool) -> None:
         self.on = on
         self.largest = 0
-        self._observe = SpecJudge.observe
+        self._saved = {name: getattr(SpecJudge, name) for name in JUDGING}
 
     def __enter__(self) -> SpecSwitch:
-        switch = self
-
-        def observe(judge, op, snapshot=None):  # type: ignore[no-untyped-def]
-            if not switch.on:
-                return []
-            found = switch._observe(judge, op, snapshot)
-            switch.largest = max(switch.largest, judge.largest_branch_count)
-            return found
-
-        SpecJudge.observe = observe  # type: ignore[method-assign]
+        for name, original in self._saved.items():
+            setattr(SpecJudge, name, self._switched(original))
         return self
 
+    def _switched(self, original):  # type: ignore[no-untyped-def]
+        def observe(judge, ops, snapshot=None):  # type: ignore[no-untyped-def]
+            if not self.on:
+                return []
+            found = original(judge, ops, snapshot)
+            self.largest = max(self.largest, judge.largest_branch_count)
+            return found
+        return observe
+
     def __exit__(self, *exc: object) -> None:
-        SpecJudge.observe = self._observe  # type: ignore[method-assign]
+        for name, original in self._saved.items():
+            setattr(SpecJudge, name, original)
+
+
+JUDGING = ("observe", "observe_overlapping")  # the SpecJudge methods a driver calls
 
 
 def spec_cost(services, examples: int) -> None:  # type: ignore[no-untyped-def]
@@ -166,28 +141,32 @@ def spec_cost(services, examples: int) -> None:  # type: ignore[no-untyped-def]
         parts = {"toxiproxy control": (ToxiproxyControl, "_call"),
                  "snapshot": (driver_module, "take_snapshot"),
                  "rules (checker)": (Checker, "observe"),
+                 "rules (checker, overlapping)": (Checker, "observe_overlapping"),
                  "rules (state)": (Checker, "check_state"),
-                 "spec": (SpecJudge, "observe")}
-        with (SpecSwitch(on) as switch, StepCounter() as counter, Timers(parts) as timers,
+                 "spec": (SpecJudge, "observe"),
+                 "spec (overlapping)": (SpecJudge, "observe_overlapping")}
+        with (SpecSwitch(on) as switch, Timers(parts) as timers,
               TargetCallTimer() as calls):
             started = time.perf_counter()
-            run_machine(MachineSetup(services, "reference"), gen)
+            result = run_machine(MachineSetup(services, "reference"), gen)
             elapsed = time.perf_counter() - started
-        rates[on] = counter.steps / elapsed
+        rates[on] = result.steps / elapsed
         label = "with the spec" if on else "without the spec"
         print(f"machine steps/s on the reference {label}: {rates[on]:.0f} "
-              f"({counter.steps} steps in {elapsed:.1f} s)")
+              f"({result.steps} steps, {result.overlapping} of them overlapping, in "
+              f"{elapsed:.1f} s)")
         if on:
             print(f"  largest number of candidate states held at once: {switch.largest}")
             shares = {"target calls with a fault planned (waits included)": calls.seconds[
                 "faulted"], "target calls without a fault": calls.seconds["clean"]}
             shares["  of which toxiproxy control"] = timers.seconds["toxiproxy control"]
-            for part in ("snapshot", "rules (checker)", "rules (state)", "spec"):
+            for part in ("snapshot", "rules (checker)", "rules (checker, overlapping)",
+                         "rules (state)", "spec", "spec (overlapping)"):
                 shares[part] = timers.seconds[part]
             counted = sum(v for k, v in shares.items() if not k.startswith("  "))
             shares["the rest (Hypothesis, the driver, setup)"] = elapsed - counted
             for part, seconds in shares.items():
-                print(f"  {part:55} {1000 * seconds / counter.steps:7.2f} ms/step "
+                print(f"  {part:55} {1000 * seconds / result.steps:7.2f} ms/step "
                       f"{100 * seconds / elapsed:5.1f} %")
     print(f"ratio with/without the spec: {rates[True] / rates[False]:.2f}")
 
@@ -195,9 +174,8 @@ def spec_cost(services, examples: int) -> None:  # type: ignore[no-untyped-def]
 def examples_to_detection(services, spec: str, seed: int, limit: int) -> int | None:  # type: ignore[no-untyped-def]
     search = settings(profile_settings("gate", max_examples=limit), derandomize=False,
                       phases=[Phase.generate], report_multiple_bugs=False)
-    with StepCounter() as counter:
-        result = run_machine(MachineSetup(services, spec), search, seed=seed)
-    return None if result.holds else counter.examples
+    result = run_machine(MachineSetup(services, spec), search, seed=seed)
+    return None if result.holds else result.examples
 
 
 def main(argv: Sequence[str] | None = None) -> int:

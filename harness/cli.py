@@ -19,6 +19,7 @@ from harness.errors import ExitCode, QueueChaosError, UsageError
 from harness.nightly.budget import parse_duration
 from harness.op_deadline import DEFAULT_OP_TIMEOUT
 from harness.processes import Terminated, terminate_on_signals
+from harness.scheduler import DEFAULT_CLIENTS, MAX_CLIENTS
 from harness.target import target_aliases
 
 # Each module in harness.commands offers add_parser(subparsers) and run(args) -> ExitCode.
@@ -71,6 +72,24 @@ def add_op_timeout_flag(parser: argparse.ArgumentParser) -> None:
                         metavar="DURATION",
                         help="a target call that has not returned after this long is hung: "
                              f"a liveness violation (default {DEFAULT_OP_TIMEOUT:g}s)")
+
+
+def add_clients_flag(parser: argparse.ArgumentParser) -> None:
+    """How many logical clients the state machine runs: 2-3 overlap operations (races)."""
+    parser.add_argument("--clients", type=client_count, default=DEFAULT_CLIENTS,
+                        metavar="N",
+                        help="logical clients of the state machine, each its own target and "
+                             "connection: with 2 or 3, steps that run operations at once "
+                             "under a drawn schedule (races) join the sequential ones; 1: "
+                             f"none (default {DEFAULT_CLIENTS})")
+
+
+def client_count(text: str) -> int:
+    """An argparse type: 1, 2 or 3 logical clients."""
+    value = at_least_one(text)
+    if value > MAX_CLIENTS:
+        raise argparse.ArgumentTypeError(f"at most {MAX_CLIENTS} clients, not {value}")
+    return value
 
 
 def at_least_one(text: str) -> int:

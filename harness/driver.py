@@ -10,20 +10,23 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, NoReturn
 
 import redis
-from prometheus_client import CollectorRegistry
 
+from harness import calls
+from harness.calls import Call
 from harness.checker import Checker
 from harness.errors import InfrastructureError
 from harness.faults import Fault
 from harness.history import History, Operation, OpKind, Outcome, classify, refusal_of
 from harness.injector import FaultInjector, RoundTrip, injected_client
 from harness.invariants import Violation
-from harness.op_deadline import DEFAULT_OP_TIMEOUT, OpDeadline, OperationHung
+from harness.op_deadline import DEFAULT_OP_TIMEOUT, HUNG, OpDeadline, OperationHung
 from harness.redis_client import ClientPolicy
+from harness.registries import RegistryFamily
+from harness.scheduler import CLIENT_NAMES, Interleaving, Scheduler, StepHung
 from harness.services import Services
 from harness.settle import HARNESS_CLIENT_NAME, foreign_clients, settle
 from harness.snapshot import Snapshot, take_snapshot
@@ -63,12 +66,50 @@ def ghost_job_id(request: Request) -> str:
                       f"{request.workspace_id}/{request.client_request_id}").hex
 
 
+@dataclass
+class LogicalClient:
+    """One caller of the queue: its own target, client and fault injector (and proxy)."""
+
+    name: str
+    injector: FaultInjector
+    client: redis.Redis
+    target: QueueTarget
+
+
+@dataclass
+class Attempt:
+    """What one call of the target did: its answer or error, and its round trips."""
+
+    value: Any = None
+    outcome: Outcome = Outcome.OK
+    crashed: bool = False
+    error: str | None = None
+    refusal: str | None = None
+    hung: OperationHung | None = None
+    trips: list[RoundTrip] = field(default_factory=list)
+    fired: bool = False  # some planned fault was armed
+    fault: str | None = None  # the faults as they happened (describe_faults)
+
+
+@dataclass
+class OverlappingStep:
+    """Operations run at once on several clients: the ops, and how their round trips ran."""
+
+    ops: list[Operation]
+    interleaving: Interleaving
+    trips: list[list[RoundTrip]]
+
+
 class Driver:
-    """Runs operations on a fresh target, arms their faults, records and judges them."""
+    """Runs operations on a fresh target, arms their faults, records and judges them.
+
+    `clients` logical clients are built (A, B, C): A runs every operation that runs alone,
+    and `run_overlapping` runs one operation on each of several of them at once.
+    """
 
     def __init__(self, services: Services, target: str,
                  policy: ClientPolicy = DRIVER_POLICY, process: str = "client",
-                 op_timeout: float = DEFAULT_OP_TIMEOUT) -> None:
+                 op_timeout: float = DEFAULT_OP_TIMEOUT, *, clients: int = 1) -> None:
         self.services = services
         self.process = process
         self.deadline = OpDeadline(op_timeout)
@@ -79,11 +120,11 @@ class Driver:
             self.foreign = foreign_clients(self.direct)
         except redis.RedisError as exc:
             raise InfrastructureError(f"Redis at {services.redis} does not answer: {exc}") from exc
-        self.registry = CollectorRegistry()
-        self.injector = FaultInjector(services.control, services.proxy_name)
-        self.client = injected_client(services.proxy.host, services.proxy.port,
-                                      self.injector, policy, db=services.database)
-        self.target: QueueTarget = build_target(target, self.client, self.registry)
+        self.registries = RegistryFamily()  # one per client's target, read summed
+        self.registry = self.registries.merged
+        self.clients = [self._logical_client(i, target, policy) for i in range(clients)]
+        first = self.clients[0]
+        self.injector, self.client, self.target = first.injector, first.client, first.target
         self.schema = self.target.key_schema
         self.history = History()
         self.checker = Checker(self.schema, self.registry)
@@ -101,15 +142,30 @@ class Driver:
         self._seeds = 0
         self.unsettled = 0  # faulted operations after which Redis did not settle in time
 
+    def _logical_client(self, index: int, target: str, policy: ClientPolicy) -> LogicalClient:
+        """Client `index`: its own proxy where the backend allows (Services.client_proxy).
+        Each client's target has a registry of its own; the checker reads their sum."""
+        endpoint, proxy_name = self.services.client_proxy(index)
+        injector = FaultInjector(self.services.control, proxy_name)
+        client = injected_client(endpoint.host, endpoint.port, injector, policy,
+                                 db=self.services.database)
+        return LogicalClient(CLIENT_NAMES[index], injector, client,
+                             build_target(target, client, self.registries.new_registry()))
+
+    def open_connections(self) -> int:
+        """Connections every client of ours holds now (what Redis may still be serving)."""
+        return sum(c.injector.open_connections() for c in self.clients)
+
     def close(self) -> None:
         self.deadline.close()
         with contextlib.suppress(InfrastructureError):
             self.injector.heal()
-        self.client.close()
+        for client in self.clients:
+            client.client.close()
         # What the target sent last may still be on its way: let it land before the next
         # run flushes (bounded; a Redis that stopped answering is the next run's to report).
         with contextlib.suppress(redis.RedisError):
-            settle(self.direct, self.injector.open_connections, self.foreign)
+            settle(self.direct, self.open_connections, self.foreign)
         self.direct.close()
 
     # --- the one way an operation runs -----------------------------------------------
@@ -119,42 +175,114 @@ class Driver:
         except redis.RedisError as exc:
             raise InfrastructureError(f"Redis stopped answering the checker: {exc}") from exc
 
-    def run(self, kind: OpKind, args: dict[str, Any], call: Callable[[], Any],
-            faults: Sequence[Fault] = ()) -> Operation:
-        """Invoke, arm `faults`, record ok/fail/unknown, snapshot, observe. Infra errors raise;
-        so does OperationHung, once the hung operation is recorded and judged (liveness)."""
-        op = self.history.invoke(self.process, kind, args)
-        value: Any = None
-        outcome, crashed, error, hung = Outcome.OK, False, None, None
-        with self.injector.operation(faults) as run:
-            try:
-                value = self.deadline.call(call)
-            except OperationHung as exc:
-                outcome, error, hung = Outcome.UNKNOWN, f"OperationHung: {exc}", exc
-            except Exception as exc:  # noqa: BLE001 - every outcome is recorded
-                outcome, crashed = classify(exc)
-                error = f"{type(exc).__name__}: {exc}"
-                op.refusal = refusal_of(exc)
-        self.last_round_trips = list(run.trips)
-        op.fault = describe_faults(faults, run.fired, run.trips)
-        if run.fired and outcome is not Outcome.OK:
+    def perform(self, call: Call, faults: Sequence[Fault] = ()) -> Operation:
+        """Run `call` alone on client A: invoke, arm `faults`, record ok/fail/unknown,
+        snapshot, observe. Infra errors raise; so does OperationHung, once the hung
+        operation is recorded and judged (liveness)."""
+        op = self.history.invoke(self.process, call.kind, call.args)
+        attempt = self._attempt(self.clients[0], call, faults, self.deadline.call)
+        self.last_round_trips = attempt.trips
+        self._record(op, attempt, faults)
+        if attempt.fired and attempt.outcome is not Outcome.OK:
             self._settle()
-        self.history.complete(op, outcome, value, error, crashed)
         self._observe(op)
-        if crashed:
-            self.found.append(Violation("contract", f"{kind} raised {error}",
-                                        {"error": error}, (op.index,)))
-        if hung is not None:  # the run ends here: the target is held by the hung call
-            self.found.append(hung.violation(op))
-            hung.violations = self.judge()
-            hung.trace = explain(hung.violations, self.history)
-            raise hung
+        self._note_crash(op)
+        if attempt.hung is not None:  # the run ends here: the target is held by the hung call
+            self._end_at_hang(attempt.hung, op)
         return op
+
+    def run_overlapping(self, steps: Sequence[tuple[int, Call, Sequence[Fault]]],
+                        schedule: Sequence[int]) -> OverlappingStep:
+        """One call on each of several clients at once, their round trips let through in
+        the order `schedule` says (harness.scheduler); then judged as one step: some order
+        of the calls that real time allows must explain every answer and the state after."""
+        ops = [self.history.invoke(f"{self.process}-{self.clients[i].name}", call.kind,
+                                   call.args) for i, call, _ in steps]
+        scheduler = Scheduler([self._position(steps, c) for c in schedule],
+                              self.deadline.seconds)
+        used = [self.clients[i] for i, _, _ in steps]
+        for client in used:
+            client.injector.before_round_trip = scheduler.turn
+        try:
+            interleaving = scheduler.run([
+                (lambda c=self.clients[i], call=call, faults=faults:
+                 self._attempt(c, call, faults, lambda fn: fn()))
+                for i, call, faults in steps])
+        except StepHung as stuck:
+            hung = OperationHung(stuck.seconds)
+            for op in ops:
+                self.history.complete(op, Outcome.UNKNOWN, None, f"{HUNG}: {hung}")
+            self._observe_overlapping(ops)
+            self._end_at_hang(hung, ops[stuck.client])
+        finally:
+            scheduler.release()
+            for client in used:
+                client.injector.before_round_trip = None
+        attempts: list[Attempt] = []
+        for error, attempt in zip(interleaving.errors, interleaving.results, strict=True):
+            if error is not None:
+                raise error  # a harness error met on a client's thread
+            attempts.append(attempt)
+        overlap = " ".join(f"#{op.index}" for op in ops) + f": {interleaving.describe()}"
+        for op, attempt, (_, _, faults) in zip(ops, attempts, steps, strict=True):
+            op.overlap = overlap
+            self._record(op, attempt, faults)
+        if any(a.fired and a.outcome is not Outcome.OK for a in attempts):
+            self._settle()
+        self._observe_overlapping(ops)
+        for op in ops:
+            self._note_crash(op)
+        return OverlappingStep(ops, interleaving, [a.trips for a in attempts])
+
+    @staticmethod
+    def _position(steps: Sequence[tuple[int, Call, Sequence[Fault]]], client: int) -> int:
+        """A schedule names clients; the scheduler numbers the step's calls."""
+        names = [i for i, _, _ in steps]
+        return names.index(client) if client in names else -1
+
+    def _attempt(self, client: LogicalClient, call: Call, faults: Sequence[Fault],
+                 through: Callable[[Callable[[], Any]], Any]) -> Attempt:
+        """Call the target once with `faults` armed; every outcome kept, none raised but
+        the harness's own errors."""
+        attempt = Attempt()
+        with client.injector.operation(faults) as run:
+            try:
+                attempt.value = through(lambda: call.invoke(client.target))
+            except OperationHung as exc:
+                attempt.outcome, attempt.error, attempt.hung = (
+                    Outcome.UNKNOWN, f"{HUNG}: {exc}", exc)
+            except Exception as exc:  # noqa: BLE001 - every outcome is recorded
+                attempt.outcome, attempt.crashed = classify(exc)
+                attempt.error = f"{type(exc).__name__}: {exc}"
+                attempt.refusal = refusal_of(exc)
+        attempt.trips, attempt.fired = list(run.trips), bool(run.fired)
+        attempt.fault = describe_faults(faults, run.fired, run.trips)
+        return attempt
+
+    def _record(self, op: Operation, attempt: Attempt, faults: Sequence[Fault]) -> None:
+        op.fault = attempt.fault
+        op.refusal = attempt.refusal
+        self.history.complete(op, attempt.outcome, attempt.value, attempt.error,
+                              attempt.crashed)
+        if op.kind == OpKind.ENQUEUE and op.outcome is Outcome.OK and isinstance(op.value, str):
+            self.jobs.setdefault((op.args["workspace_id"], op.args["client_request_id"]),
+                                 op.value)
+
+    def _note_crash(self, op: Operation) -> None:
+        if op.crashed:
+            self.found.append(Violation("contract", f"{op.kind} raised {op.error}",
+                                        {"error": op.error}, (op.index,)))
+
+    def _end_at_hang(self, hung: OperationHung, op: Operation) -> NoReturn:
+        self.found.append(hung.violation(op))
+        hung.violations = self.judge()
+        hung.trace = explain(hung.violations, self.history)
+        raise hung
 
     def _settle(self) -> None:
         """A faulted request may still be on its way to Redis: wait for it (harness.settle)."""
         try:
-            if not settle(self.direct, self.injector.open_connections, self.foreign):
+            if not settle(self.direct, self.open_connections, self.foreign):
                 self.unsettled += 1
         except redis.RedisError as exc:
             raise InfrastructureError(f"Redis stopped answering the checker: {exc}") from exc
@@ -164,6 +292,12 @@ class Driver:
         self._note_new_jobs()
         self.found.extend(self.checker.observe(op, self.snapshot))
         self.found.extend(self.spec.observe(op, self.snapshot))
+
+    def _observe_overlapping(self, ops: list[Operation]) -> None:
+        self.snapshot = self.take_snapshot()
+        self._note_new_jobs()
+        self.found.extend(self.checker.observe_overlapping(ops, self.snapshot))
+        self.found.extend(self.spec.observe_overlapping(ops, self.snapshot))
 
     def _note_new_jobs(self) -> None:
         known = set(self.job_order)
@@ -191,16 +325,8 @@ class Driver:
 
     def enqueue(self, request: Request, faults: Sequence[Fault] = (),
                 healed: bool = False) -> Operation:
-        args: dict[str, Any] = {"workspace_id": request.workspace_id,
-                                "payload": request.payload,
-                                "client_request_id": request.client_request_id}
-        if healed:
-            args["healed"] = True
-        op = self.run(OpKind.ENQUEUE, args, lambda: self.target.enqueue(
-            request.workspace_id, request.payload, request.client_request_id), faults)
-        if op.outcome is Outcome.OK and isinstance(op.value, str):
-            self.jobs.setdefault(request.key, op.value)
-        return op
+        return self.perform(calls.enqueue(request.workspace_id, request.payload,
+                                          request.client_request_id, healed), faults)
 
     def update_status(self, request: Request, status: str,
                       faults: Sequence[Fault] = ()) -> Operation:
@@ -209,26 +335,17 @@ class Driver:
 
     def set_status(self, workspace_id: Any, job_id: Any, status: Any,
                    faults: Sequence[Fault] = ()) -> Operation:
-        return self.run(
-            OpKind.UPDATE_STATUS,
-            {"workspace_id": workspace_id, "job_id": job_id, "status": status},
-            lambda: self.target.update_status(workspace_id, job_id, status), faults)
+        return self.perform(calls.update_status(workspace_id, job_id, status), faults)
 
     def get_job(self, workspace_id: Any, job_id: Any, faults: Sequence[Fault] = ()) -> Operation:
-        return self.run(OpKind.GET_JOB, {"workspace_id": workspace_id, "job_id": job_id},
-                        lambda: self.target.get_job(workspace_id, job_id), faults)
+        return self.perform(calls.get_job(workspace_id, job_id), faults)
 
     def list_jobs(self, workspace_id: Any, faults: Sequence[Fault] = ()) -> Operation:
-        return self.run(OpKind.LIST_JOBS, {"workspace_id": workspace_id},
-                        lambda: self.target.list_jobs(workspace_id), faults)
+        return self.perform(calls.list_jobs(workspace_id), faults)
 
     def dequeue(self, faults: Sequence[Fault] = (),
                 lease_seconds: Any = LEASE_SECONDS) -> Lease | None:
-        op = self.run(OpKind.DEQUEUE, {"lease_seconds": lease_seconds},
-                      lambda: self.target.dequeue(lease_seconds), faults)
-        if op.outcome is Outcome.OK and isinstance(op.value, Job):
-            return Lease(op.value.workspace_id, op.value.job_id)
-        return None
+        return lease_of(self.perform(calls.dequeue(lease_seconds), faults))
 
     def finish(self, lease: Lease, succeeded: bool, faults: Sequence[Fault] = ()) -> Operation:
         return self.finish_job(lease.workspace_id, lease.job_id, succeeded, faults)
@@ -236,14 +353,10 @@ class Driver:
     def finish_job(self, workspace_id: Any, job_id: Any, succeeded: bool,
                    faults: Sequence[Fault] = ()) -> Operation:
         """complete (succeeded) or fail, of any job: leased or not, this workspace's or not."""
-        kind, call = ((OpKind.COMPLETE, self.target.complete) if succeeded
-                      else (OpKind.FAIL, self.target.fail))
-        return self.run(kind, {"workspace_id": workspace_id, "job_id": job_id},
-                        lambda: call(workspace_id, job_id), faults)
+        return self.perform(calls.finish(workspace_id, job_id, succeeded), faults)
 
     def requeue_expired(self, now: Any, faults: Sequence[Fault] = ()) -> Operation:
-        return self.run(OpKind.REQUEUE_EXPIRED, {"now": now},
-                        lambda: self.target.requeue_expired(now), faults)
+        return self.perform(calls.requeue_expired(now), faults)
 
     def every_worker_dies(self) -> Operation:
         """Every lease expires at once: requeue_expired must put every leased job back."""
@@ -283,6 +396,13 @@ class Driver:
         self.heal()
         for workspace_id, rid, payload in self.checker.pending_requests():
             self.enqueue(Request(workspace_id, rid, dict(payload)), (), healed=True)
+
+
+def lease_of(op: Operation) -> Lease | None:
+    """The lease an ok dequeue took, if it took one."""
+    if op.kind == OpKind.DEQUEUE and op.outcome is Outcome.OK and isinstance(op.value, Job):
+        return Lease(op.value.workspace_id, op.value.job_id)
+    return None
 
 
 def describe_faults(planned: Sequence[Fault], fired: Sequence[Fault],

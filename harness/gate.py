@@ -25,6 +25,7 @@ from harness.invariants import INVARIANTS, STATIC_INVARIANTS, Severity
 from harness.machine import SHRINK_BUDGET, MachineResult, MachineSetup, run_by_severity
 from harness.op_deadline import DEFAULT_OP_TIMEOUT
 from harness.scenario import NOT_CHECKED, Scenario, ScenarioResult, run_scenario, unjudged
+from harness.scheduler import DEFAULT_CLIENTS
 from harness.services import Services
 from harness.target import KeySchema
 from harness.textable import render_table
@@ -153,6 +154,7 @@ def run_gate(
     shrink_budget: float | None = SHRINK_BUDGET,
     on_first_failure: Callable[[str], None] | None = None,
     op_timeout: float = DEFAULT_OP_TIMEOUT,
+    clients: int = DEFAULT_CLIENTS,
 ) -> GateReport:
     """Run every scenario, then the machine (unless `machine_settings` is None).
 
@@ -180,7 +182,8 @@ def run_gate(
         schema, not_judged = _probe(services, target)
         started = time.monotonic()
         setup = MachineSetup(services, target, shrink_budget=shrink_budget,
-                             on_first_failure=on_first_failure, op_timeout=op_timeout)
+                             on_first_failure=on_first_failure, op_timeout=op_timeout,
+                             clients=clients)
         result = run_by_severity(setup, machine_settings)
         elapsed = round(time.monotonic() - started, 3)
         for row in machine_rows(result, blocking, not_judged):

@@ -58,6 +58,9 @@ class Operation:
     completed_at: float | None = None
     crashed: bool = False  # the target raised something outside the contract
     refusal: str | None = None  # a "fail": which refusal of the contract (see refusal_of)
+    # Run overlapping with others: their indices and the order their round trips ran in,
+    # "#6 #7: A1 B1 A2: B's round trip 1 ran between A's 1 and 2" (harness.scheduler).
+    overlap: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         # Built field by field: dataclasses.asdict deep-copies, the largest cost per op.
@@ -68,8 +71,9 @@ class Operation:
     def describe(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.args.items())
         fault = f" [fault {self.fault}]" if self.fault else ""
+        overlap = f" [overlapping {self.overlap}]" if self.overlap else ""
         result = self.error if self.outcome is not Outcome.OK else repr(to_jsonable(self.value))
-        head = f"#{self.index} {self.process} {self.kind}({args}){fault}"
+        head = f"#{self.index} {self.process} {self.kind}({args}){fault}{overlap}"
         return f"{head} -> {self.outcome}: {result}"
 
 

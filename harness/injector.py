@@ -20,7 +20,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import weakref
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -86,6 +86,9 @@ class FaultInjector:
         # Toxiproxy closes such connections when a `timeout` toxic goes.
         self.healed_since_connect = False
         self._connections: weakref.WeakSet[RoundTripConnection] = weakref.WeakSet()
+        # Called before each round trip of an operation, before anything is armed: the
+        # scheduler of overlapping operations parks the client there (harness.scheduler).
+        self.before_round_trip: Callable[[], None] | None = None
 
     def register(self, connection: RoundTripConnection) -> None:
         self._connections.add(connection)
@@ -239,6 +242,8 @@ class RoundTripConnection(Connection):
         super().send_packed_command(command, check_health)
 
     def _before_round_trip(self, injector: FaultInjector, command: Any) -> None:
+        if injector.before_round_trip is not None:
+            injector.before_round_trip()
         request_bytes = _packed_size(command)
         fault = injector.begin_round_trip(command)
         if injector.healed_since_connect and self._sock:

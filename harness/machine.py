@@ -37,7 +37,18 @@ from hypothesis.stateful import (
     rule,
 )
 
-from harness.driver import DRIVER_POLICY, Driver, Lease, Request, explain
+from harness import calls
+from harness.calls import Call
+from harness.driver import (
+    DRIVER_POLICY,
+    Driver,
+    Lease,
+    OverlappingStep,
+    Request,
+    explain,
+    ghost_job_id,
+    lease_of,
+)
 from harness.errors import QueueChaosError
 from harness.fault_planning import RoundTripsSeen, fault_plans
 from harness.faults import Fault, FaultKind, kinds_for_database
@@ -60,6 +71,7 @@ from harness.inputs import Validity, classify_payload
 from harness.invariants import INVARIANTS, STATIC_INVARIANTS, Severity
 from harness.op_deadline import DEFAULT_OP_TIMEOUT, OperationHung
 from harness.redis_client import ClientPolicy
+from harness.scheduler import DEFAULT_CLIENTS
 from harness.services import Services
 from harness.snapshot import Snapshot
 from harness.target import DEFAULT_SCHEMA
@@ -108,6 +120,9 @@ class MachineSetup:
     # Hypothesis shrinks it): a long shrink never hides that something was found.
     on_first_failure: Callable[[str], None] | None = None
     op_timeout: float = DEFAULT_OP_TIMEOUT
+    # Logical clients (each its own target, connection and proxy): with 2 or 3, steps
+    # that overlap operations under a drawn schedule join the sequential ones; 1: none.
+    clients: int = DEFAULT_CLIENTS
     hung: OperationHung | None = None  # set when an operation hung: the run's verdict
     first_failure: str = ""  # the first example an invariant failed, explained
     first_failed: str = ""  # the invariant it broke
@@ -157,6 +172,10 @@ class JobInState:
 
 
 JOB_STATES = ("pending", "leased", "finished", "elsewhere")
+
+# What a client of an overlapping step may run (see QueueMachine.any_overlap).
+OVERLAPPING_KINDS = ("enqueue", "dequeue", "complete", "update_status", "get_job",
+                     "requeue_expired")
 JobRef = Request | Lease | JobInState | NoSuchJob | BadJobId  # a lease names its job too
 
 
@@ -168,9 +187,10 @@ def state_of(snapshot: Snapshot, job_id: str) -> str:
     return "finished" if snapshot.is_terminal(job_id) else "elsewhere"
 
 
-def jobs_in_states(otherwise: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
-    """A job Redis holds, chosen by its state first (so that every method meets jobs pending,
-    leased and finished alike), else one from `otherwise`."""
+def jobs_in_states(otherwise: st.SearchStrategy[Any],
+                   states: tuple[str, ...] = JOB_STATES) -> st.SearchStrategy[Any]:
+    """A job Redis holds in one of `states`, chosen by its state first (so that every method
+    meets jobs pending, leased and finished alike), else one from `otherwise`."""
     @st.composite
     def pick(draw: st.DrawFn) -> Any:
         driver = draw(st.runner()).driver
@@ -180,7 +200,10 @@ def jobs_in_states(otherwise: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
                 by_state.setdefault(state_of(driver.snapshot, job_id), []).append(job_id)
         if not by_state:
             return draw(otherwise)
-        state = draw(st.sampled_from([s for s in JOB_STATES if s in by_state]))
+        held = [s for s in states if s in by_state]
+        if not held:
+            return draw(otherwise)
+        state = draw(st.sampled_from(held))
         index = draw(st.integers(0, len(by_state[state]) - 1))
         job_id = by_state[state][index]
         old, new = driver.snapshot.records_of(job_id)
@@ -219,7 +242,7 @@ class MachineBase(RuleBasedStateMachine):
         super().__init__()
         with _aborting(self.setup):
             self.driver = Driver(self.setup.services, self.setup.target, self.setup.policy,
-                                 "machine", self.setup.op_timeout)
+                                 "machine", self.setup.op_timeout, clients=self.setup.clients)
         self._requests_made = 0
         self.seen = RoundTripsSeen()  # what each operation kind sent in this example
         self.fault_kinds: tuple[FaultKind, ...] = self.setup.fault_kinds
@@ -236,6 +259,17 @@ class MachineBase(RuleBasedStateMachine):
             if last is not None:
                 self.seen.record(str(last.kind), self.driver.last_round_trips)
         return result
+
+    def overlap(self, steps: list[tuple[int, Call, tuple[Fault, ...]]],
+                schedule: list[int]) -> OverlappingStep:
+        """Run one call per client at once under `schedule` (harness.scheduler)."""
+        self.setup.counts["steps"] += 1
+        self.setup.counts["overlapping"] += 1
+        with _aborting(self.setup):
+            done = self.driver.run_overlapping(steps, schedule)
+        for op, trips in zip(done.ops, done.trips, strict=True):
+            self.seen.record(str(op.kind), trips)
+        return done
 
     def faults(self, data: st.DataObject, operation: OpKind) -> tuple[Fault, ...]:
         """This example's fault plan for one operation (none if it faults other kinds)."""
@@ -300,6 +334,7 @@ def machine_class(setup: MachineSetup) -> type[MachineBase]:
         jobs = weighted((6, from_bundles(requests, seeded, leases, otherwise=no_such_job)),
                         (6, jobs_in_states(otherwise=no_such_job)),
                         (1, no_such_job), (1, st.builds(BadJobId, bad_job_ids(schema))))
+        leased = jobs_in_states(otherwise=jobs, states=("leased",))  # a lease Redis holds
 
         @initialize(kinds=kinds)
         def choose_faults(self, kinds: frozenset[FaultKind]) -> None:
@@ -392,6 +427,90 @@ def machine_class(setup: MachineSetup) -> type[MachineBase]:
             faults = self.faults(data, OpKind.REQUEUE_EXPIRED)
             self.step(lambda d: d.requeue_expired(now, faults))
 
+        def call_of(self, kind: str, job: JobRef | None, request: Request,
+                    data: st.DataObject) -> Call:
+            """One call of an overlapping step; calls on a job all name the step's `job`."""
+            if kind == "enqueue":
+                return calls.enqueue(request.workspace_id, request.payload,
+                                     request.client_request_id)
+            if kind == "dequeue":
+                return calls.dequeue(data.draw(lease_lengths(), label="lease_seconds"))
+            if job is None:  # no job yet: a job call meets one that does not exist
+                job = NoSuchJob(ghost_job_id(request))
+            ws, job_id = self.job_of(job, None)
+            if kind == "requeue_expired":  # at the job's lease deadline (it ends it) or after
+                deadline = self.driver.snapshot.leases.get(job_id)
+                return calls.requeue_expired(
+                    data.draw(clocks(), label="now") if deadline is None else
+                    deadline + data.draw(st.sampled_from([0.0, 0.5]), label="after_deadline"))
+            if kind == "update_status":
+                return calls.update_status(ws, job_id, data.draw(statuses(), label="status"))
+            if kind == "get_job":
+                return calls.get_job(ws, job_id)
+            return calls.finish(ws, job_id, data.draw(st.booleans(), label="succeeded"))
+
+        def overlapping(self, kinds: tuple[str, ...], job: JobRef | None,
+                        data: st.DataObject) -> Any:
+            """Run `kinds` on as many clients at once (each its own target and connection),
+            their round trips let through in the order a drawn schedule says; calls on a
+            job all name `job`, enqueues all submit one request. Some order of them must
+            explain every answer and the state after. The ok dequeues' leases go on."""
+            n = len(kinds)
+            request = data.draw(from_bundles(self.requests, otherwise=st.builds(
+                self.new_request, workspaces, payloads(), request_ids(schema))),
+                label="request")
+            # Faults compose with races, but mask many of them (an unknown outcome explains
+            # much): half the steps have none. Where clients share a proxy, none ever do.
+            faulted = self.setup.services.separate_proxies and data.draw(
+                st.booleans(), label="with_faults")
+            steps = []
+            for i, kind in enumerate(kinds):
+                call = self.call_of(kind, job, request, data)
+                steps.append((i, call, self.faults(data, call.kind) if faulted else ()))
+            schedule = data.draw(st.lists(st.integers(0, n - 1), max_size=4 * n),
+                                 label="schedule")
+            done = self.overlap(steps, schedule)
+            return multiple(*(lease for op in done.ops if (lease := lease_of(op))))
+
+        def clients(self, data: st.DataObject) -> int:
+            return data.draw(st.integers(2, self.setup.clients), label="clients")
+
+        # One rule per race (so that races are a good share of the steps, and the program
+        # Hypothesis prints names the race): what production meets, then any mix.
+        @precondition(lambda self: self.setup.clients > 1)
+        @rule(target=leases, data=st.data())
+        def double_submit(self, data: st.DataObject) -> Any:
+            """One request from several producers at once (a client's double click)."""
+            return self.overlapping(("enqueue",) * self.clients(data), None, data)
+
+        @precondition(lambda self: self.setup.clients > 1)
+        @rule(target=leases, data=st.data())
+        def workers_race(self, data: st.DataObject) -> Any:
+            """Several workers dequeue from one queue at once."""
+            return self.overlapping(("dequeue",) * self.clients(data), None, data)
+
+        @precondition(lambda self: self.setup.clients > 1 and self.has_jobs())
+        @rule(target=leases, job=leased, data=st.data())
+        def finish_while_requeue(self, job: JobRef, data: st.DataObject) -> Any:
+            """A worker completes (or fails) a job while requeue_expired runs at (or past)
+            that job's lease deadline: on one or more reapers."""
+            return self.overlapping(("complete",) + ("requeue_expired",) * (
+                self.clients(data) - 1), job, data)
+
+        @precondition(lambda self: self.setup.clients > 1 and self.has_jobs())
+        @rule(target=leases, job=leased, data=st.data())
+        def reapers_race(self, job: JobRef, data: st.DataObject) -> Any:
+            """Several reapers run requeue_expired at once, at (or past) a lease's deadline."""
+            return self.overlapping(("requeue_expired",) * self.clients(data), job, data)
+
+        @precondition(lambda self: self.setup.clients > 1 and self.has_jobs())
+        @rule(target=leases, job=jobs, data=st.data())
+        def any_overlap(self, job: JobRef, data: st.DataObject) -> Any:
+            """Any operations at once, each client its own kind (calls on a job: `job`)."""
+            kinds = tuple(data.draw(st.sampled_from(OVERLAPPING_KINDS), label="kind")
+                          for _ in range(self.clients(data)))
+            return self.overlapping(kinds, job, data)
+
         @rule(event=st.sampled_from(["heal_and_retry", "every_worker_dies"]))
         def world_event(self, event: str) -> None:
             """The network heals and every unfinished enqueue is retried (it must succeed);
@@ -414,6 +533,7 @@ class MachineResult:
     shrinking: str = ""  # "finished", or how it stopped; "" when nothing failed
     examples: int = 0  # examples run, shrinking included
     steps: int = 0  # rule steps run in them
+    overlapping: int = 0  # of those, steps that ran operations at once (harness.scheduler)
     hung: bool = False  # an operation hung: the run stopped there, unshrunk
 
     @property
@@ -462,7 +582,7 @@ def run_machine(
                 result.invariants_violated, result.hung = ["liveness"], True
                 result.report = ("an operation hung (no shrinking: each replay would wait "
                                  f"the limit again); the example so far:\n{setup.hung.trace}")
-                result.examples, result.steps = setup.counts["examples"], setup.counts["steps"]
+                _count(result, setup)
                 return result
             names = _violated(exc)
             if isinstance(exc, Flaky):
@@ -476,8 +596,13 @@ def run_machine(
     if result.invariants_violated:
         result.shrinking = _how_shrinking_ended(lines, settings, setup.shrink_budget)
     result.report = "\n".join(lines)
-    result.examples, result.steps = setup.counts["examples"], setup.counts["steps"]
+    _count(result, setup)
     return result
+
+
+def _count(result: MachineResult, setup: MachineSetup) -> None:
+    result.examples, result.steps = setup.counts["examples"], setup.counts["steps"]
+    result.overlapping = setup.counts["overlapping"]
 
 
 @contextlib.contextmanager
@@ -557,7 +682,7 @@ def run_by_severity(setup: MachineSetup, settings: Settings,
     if first.holds or first.hung or first.flaky:  # a hang would stop every pass at the
         return first  # same place; a target that does not replay would mislead them
     total = MachineResult(setup.target, "by severity", examples=first.examples,
-                          steps=first.steps)
+                          steps=first.steps, overlapping=first.overlapping)
     reports = []
     for severities in SEVERITY_PASSES:
         names = frozenset(n for n, inv in INVARIANTS.items()
@@ -569,6 +694,7 @@ def run_by_severity(setup: MachineSetup, settings: Settings,
             total.shrinking = result.shrinking  # a pass stopped at its budget: say so
         total.examples += result.examples
         total.steps += result.steps
+        total.overlapping += result.overlapping
         if result.report:
             label = "+".join(severities)
             reports.append(f"--- {label} invariants ({', '.join(sorted(names))}) ---\n"

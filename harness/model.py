@@ -14,6 +14,7 @@ from typing import Any
 
 from harness.history import Operation, OpKind, Outcome
 from harness.inputs import Validity
+from harness.op_deadline import is_hung
 from harness.target import TERMINAL_STATUSES, Job
 
 RequestKey = tuple[str, str]  # (workspace_id, client_request_id)
@@ -76,6 +77,7 @@ class HistoryModel:
     outcomes: Counter[tuple[str, str]] = field(default_factory=Counter)  # (kind, outcome)
     crashed: Counter[str] = field(default_factory=Counter)  # kind -> crashed ops
     refused_valid: Counter[str] = field(default_factory=Counter)  # kind -> fail, input not bad
+    hung: Counter[str] = field(default_factory=Counter)  # kind -> calls that never returned
     dequeued: int = 0
 
     # --- folding --------------------------------------------------------------------------
@@ -85,6 +87,8 @@ class HistoryModel:
         self.outcomes[(kind.value, outcome.value)] += 1
         if op.crashed:
             self.crashed[kind.value] += 1
+        if is_hung(op):  # still running, for all we know: it has not counted itself yet
+            self.hung[kind.value] += 1
         if outcome is Outcome.FAIL and validity is not Validity.INVALID:
             self.refused_valid[kind.value] += 1
         if validity is Validity.INVALID:

@@ -31,6 +31,14 @@ LIVENESS = "liveness"
 T = TypeVar("T")
 
 
+HUNG = "OperationHung"  # how a hung call's error begins in the history
+
+
+def is_hung(op: Operation) -> bool:
+    """The operation's call did not return in time (it may still be running)."""
+    return (op.error or "").startswith(HUNG)
+
+
 class OperationHung(BaseException):
     """A call of the target did not return within the limit.
 

@@ -53,6 +53,35 @@ class Services:
     database: int = 0  # the one database every client of ours selects, and the one we empty
     # Someone else's Redis: say what the first flush empties (None: one we started).
     warn: Callable[[str], None] | None = None
+    _client_proxies: dict[int, tuple[Endpoint, str]] = field(default_factory=dict)
+
+    @property
+    def separate_proxies(self) -> bool:
+        """Each logical client may get a proxy of its own: only where the harness runs
+        Toxiproxy itself, so that a proxy it adds is reachable on loopback."""
+        return self.backend == "local"
+
+    def client_proxy(self, index: int) -> tuple[Endpoint, str]:
+        """(endpoint, proxy name) logical client `index` talks through. Client 0 uses
+        `proxy`; with separate_proxies every other one gets its own, to the same upstream,
+        so a fault armed for one client never touches another's traffic."""
+        if index == 0 or not self.separate_proxies:
+            return self.proxy, self.proxy_name
+        if index not in self._client_proxies:
+            upstream = (self.control.get_proxy(self.proxy_name) or {}).get(
+                "upstream", str(self.redis))
+            name = f"{self.proxy_name}-client-{index}"
+            for attempt in range(1, PORT_ATTEMPTS + 1):
+                endpoint = Endpoint(LOOPBACK, free_port())
+                try:
+                    self.control.create_proxy(name, str(endpoint), str(upstream))
+                except ToxiproxyError:  # another process took the port meanwhile
+                    if attempt == PORT_ATTEMPTS:
+                        raise
+                    continue
+                self._client_proxies[index] = (endpoint, name)
+                break
+        return self._client_proxies[index]
 
     def direct_client(self, **kwargs: object) -> redis.Redis:
         """A client for the checker: no proxy, no retries, decoded strings."""

@@ -6,9 +6,10 @@ harness/target.py alone (not from the harness's judging code), of kinds the vari
 queue_impl.variants do not already carry. Nothing in the harness names these queues: do not
 tune the harness on them; load one by "queue_impl.holdout_variants:make_<name>" to measure.
 
-H-6, H-7, H-8 and H-17 show only when a Redis call fails or its reply is lost; the others
-show on a healthy network (H-10 needs a job left in the old schema only, H-12 more keys than
-one SCAN page covers).
+H-6, H-7, H-8 and H-17 show only when a Redis call fails or its reply is lost; H-18 and H-19
+only when two calls overlap (written after the race variants RACE-1..3 and the overlapping
+steps, never tuned on); the others show on a healthy network (H-10 needs a job left in the
+old schema only, H-12 more keys than one SCAN page covers).
 
 Round trips of each replaced method (the rest is the reference: one EVALSHA per write):
   H-6  dequeue          1 LMOVE pending -> processing  2 EVALSHA (lease, status running)
@@ -19,6 +20,8 @@ Round trips of each replaced method (the rest is the reference: one EVALSHA per 
   H-10 get_job          the reference's MULTI/EXEC, then 2 HSET of the new record on fallback
   H-12 list_jobs        one SCAN page per schema (no cursor loop), then the pipelined read
   H-16 update_status    the reference's one EVALSHA, then 2 RPUSH when the status is queued
+  H-18 enqueue          1 WATCH idem  2 GET idem  3 MULTI HSET old, HSET new, RPUSH, SET EXEC
+  H-19 dequeue          1 LINDEX pending 0  2 EVALSHA (lease it if still the head, else nil)
   H-1..H-5, H-9, H-11, H-13..H-15, H-17 change no round trip.
 """
 
@@ -37,7 +40,7 @@ from prometheus_client import CollectorRegistry
 
 from harness.target import MAX_PAYLOAD_BYTES, Job, JobStatus, KeyKind, decode_job
 from queue_impl import reference, validation
-from queue_impl.records import new_job
+from queue_impl.records import new_job, write_records
 from queue_impl.reference import ReferenceQueue, lua_prelude
 from queue_impl.telemetry import record_dual_write_attempt
 
@@ -398,6 +401,67 @@ class TelemetryCountedUpFront(ReferenceQueue):
 
 # --- factories and the list ----------------------------------------------------------------
 
+# --- visible only when two calls overlap --------------------------------------------------
+
+
+class EnqueueAssumesCommitted(ReferenceQueue):
+    """H-18: enqueue WATCHes the idempotency key, GETs it, and writes the job in MULTI/EXEC;
+    when EXEC is aborted (another caller wrote the key meanwhile) it returns its own job id
+    as if the write had happened.
+
+    Breaks enqueue: "Returns the job id ... the first call's job id" for a request retried
+    (or sent twice), and every acknowledged id names a job that exists.
+    """
+
+    def _enqueue_job(self, job: Job) -> str:
+        key = self._idempotency_key(job.workspace_id, job.client_request_id)
+        with self.client.pipeline(transaction=True) as pipe:
+            pipe.watch(key)
+            existing = pipe.get(key)
+            if existing is not None:
+                return str(existing)
+            pipe.multi()
+            write_records(pipe, self.key_schema, job)
+            pipe.rpush(self.key_schema.queue_key, job.job_id)
+            pipe.set(key, job.job_id)
+            with contextlib.suppress(redis.WatchError):  # "someone else did it: fine"
+                pipe.execute()
+        return job.job_id
+
+
+# KEYS queue, processing, leases; ARGV deadline, the id read at the head of pending.
+LEASE_IF_STILL_HEAD = _patched(reference.DEQUEUE, """\
+while true do
+  local id = redis.call('LMOVE', KEYS[1], KEYS[2], 'LEFT', 'RIGHT')
+  if not id then return false end
+""", """\
+while true do
+  if redis.call('LINDEX', KEYS[1], 0) ~= ARGV[2] then return false end
+  local id = redis.call('LMOVE', KEYS[1], KEYS[2], 'LEFT', 'RIGHT')
+""")
+
+
+class DequeueGivesUpWhenHeadMoved(ReferenceQueue):
+    """H-19: dequeue reads the head of pending, then leases it in a script that checks it is
+    still the head; if another worker took it meanwhile, dequeue returns None, though
+    pending still holds jobs.
+
+    Breaks dequeue: "Lease the oldest pending job ... None only if pending is empty".
+    """
+
+    def __init__(self, client: redis.Redis, registry: CollectorRegistry) -> None:
+        super().__init__(client, registry)
+        self._dequeue = self._script(lua_prelude(self.key_schema) + LEASE_IF_STILL_HEAD)
+
+    def _lease(self, deadline: float) -> Any:
+        schema = self.key_schema
+        head = self.client.lindex(schema.queue_key, 0)
+        if head is None:
+            return None
+        return self._dequeue(keys=[schema.queue_key, schema.processing_key, schema.lease_key],
+                             args=[deadline, head])
+
+
 make_dequeue_newest_first = DequeueNewestFirst
 make_dequeue_returns_before_running = DequeueReturnsBeforeRunning
 make_lease_deadline_in_milliseconds = LeaseDeadlineInMilliseconds
@@ -415,6 +479,8 @@ make_payload_only_serialisable = PayloadOnlySerialisable
 make_idempotency_key_without_workspace = IdempotencyKeyWithoutWorkspace
 make_queued_status_requeues = QueuedStatusRequeues
 make_telemetry_counted_up_front = TelemetryCountedUpFront
+make_enqueue_assumes_committed = EnqueueAssumesCommitted
+make_dequeue_gives_up_when_head_moved = DequeueGivesUpWhenHeadMoved
 
 HOLDOUT: dict[str, tuple[str, str]] = {
     "H-1": ("make_dequeue_newest_first", "dequeue leases the newest pending job, not the oldest"),
@@ -449,4 +515,8 @@ HOLDOUT: dict[str, tuple[str, str]] = {
              "update_status to queued pushes the job onto pending again"),
     "H-17": ("make_telemetry_counted_up_front",
              "dual writes counted as success before the write: failures count as success"),
+    "H-18": ("make_enqueue_assumes_committed",
+             "enqueue takes an aborted WATCH transaction for a write: two submits, two ids"),
+    "H-19": ("make_dequeue_gives_up_when_head_moved",
+             "dequeue returns None when another worker took the head it read"),
 }

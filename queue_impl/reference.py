@@ -199,16 +199,20 @@ class ReferenceQueue:
         self, workspace_id: str, payload: Mapping[str, Any], client_request_id: str
     ) -> str:
         job = self._valid_new_job(workspace_id, payload, client_request_id)
+        with self._counted("enqueue"):
+            return self._enqueue_job(job)
+
+    def _enqueue_job(self, job: Job) -> str:
+        """The enqueue script's one round trip: the job's id, or the one its request has."""
         schema = self.key_schema
         keys = [
-            self._idempotency_key(job.workspace_id, client_request_id),
+            self._idempotency_key(job.workspace_id, job.client_request_id),
             schema.old_job_key(job.job_id),
             schema.new_job_key(job.workspace_id, job.job_id),
             schema.queue_key,
         ]
         fields = [item for pair in encode_job(job).items() for item in pair]
-        with self._counted("enqueue"):
-            return self._enqueue(keys=keys, args=[job.job_id, *fields])
+        return self._enqueue(keys=keys, args=[job.job_id, *fields])
 
     def _idempotency_key(self, workspace_id: str, client_request_id: str) -> str:
         return self.key_schema.idempotency_key(workspace_id, client_request_id)
@@ -270,13 +274,15 @@ class ReferenceQueue:
 
     def dequeue(self, lease_seconds: float) -> Job | None:
         deadline = time.time() + validation.validate_lease_seconds(lease_seconds)
-        schema = self.key_schema
         with self._counted("dequeue"):
-            reply = self._dequeue(
-                keys=[schema.queue_key, schema.processing_key, schema.lease_key],
-                args=[deadline],
-            )
+            reply = self._lease(deadline)
         return decode_job(_as_record(reply)) if reply else None
+
+    def _lease(self, deadline: float) -> Any:
+        """The dequeue script's one round trip: the leased job's record, or None."""
+        schema = self.key_schema
+        return self._dequeue(keys=[schema.queue_key, schema.processing_key, schema.lease_key],
+                             args=[deadline])
 
     def complete(self, workspace_id: str, job_id: str) -> None:
         self._finish_job(workspace_id, job_id, JobStatus.COMPLETED, "complete")
@@ -297,12 +303,14 @@ class ReferenceQueue:
 
     def requeue_expired(self, now: float | None = None) -> list[str]:
         now = validation.validate_now(now)
-        schema = self.key_schema
-        keys = [schema.queue_key, schema.processing_key, schema.lease_key]
         with self._counted("requeue"):
-            return self._requeue_expired(
-                keys=keys, args=[time.time() if now is None else now]
-            )
+            return self._requeue(time.time() if now is None else now)
+
+    def _requeue(self, now: float) -> list[str]:
+        """The requeue script's one round trip."""
+        schema = self.key_schema
+        return self._requeue_expired(
+            keys=[schema.queue_key, schema.processing_key, schema.lease_key], args=[now])
 
 
 def lua_prelude(schema: KeySchema) -> str:

@@ -33,14 +33,14 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Mapping
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, replace
-from typing import Any, ClassVar
+from dataclasses import replace
+from typing import Any
 
 import redis
 from prometheus_client import CollectorRegistry
 
 from harness.errors import UsageError
-from harness.target import Job, JobNotFound, JobStatus, TargetFactory, decode_job
+from harness.target import Job, JobNotFound, JobStatus, decode_job
 from queue_impl import validation
 from queue_impl.phase1 import (
     claim_request_id_first,
@@ -49,6 +49,7 @@ from queue_impl.phase1 import (
     write_job_separately,
 )
 from queue_impl.pipeline_fix import IdempotencyCheckedFirst
+from queue_impl.race_variants import RACE_VARIANTS
 from queue_impl.records import existing_records, write_records
 from queue_impl.reference import (
     DEQUEUE,
@@ -57,8 +58,8 @@ from queue_impl.reference import (
     REQUEUE_EXPIRED,
     UPDATE_STATUS,
     ReferenceQueue,
-    lua_prelude,
 )
+from queue_impl.variant_base import ScriptVariant, Variant, defective
 
 
 class SetnxBeforeWrites(ReferenceQueue):
@@ -164,30 +165,6 @@ set_status(records, 'running')
 if #records == 0 then return {'id', id} end
 return redis.call('HGETALL', records[1])
 """
-
-
-class ScriptVariant(ReferenceQueue):
-    """The reference with one of its scripts replaced: `script` is (the attribute that holds
-    it, e.g. "_dequeue"; the variant's source, run after the Lua prelude)."""
-
-    script: ClassVar[tuple[str, str]]
-
-    def __init__(self, client: redis.Redis, registry: CollectorRegistry) -> None:
-        super().__init__(client, registry)
-        attribute, source = self.script
-        setattr(self, attribute, self._script(lua_prelude(self.key_schema) + source))
-
-
-def defective(script: str, correct: str, wrong: str) -> str:
-    """The reference's `script` with its one piece `correct` replaced by `wrong`.
-
-    `correct` must occur exactly once, so a change to the reference fails loudly here
-    instead of leaving a variant that is silently correct (or doubly wrong).
-    """
-    if script.count(correct) != 1:
-        raise ValueError(f"{correct!r} occurs {script.count(correct)} times in the script, "
-                         "not once: the reference changed, update the variant")
-    return script.replace(correct, wrong)
 
 
 class PopWithoutLease(ScriptVariant):
@@ -460,19 +437,6 @@ class DottedWorkspaceRefused(ReferenceQueue):
         return super()._workspace(workspace_id)
 
 
-@dataclass(frozen=True)
-class Variant:
-    id: str  # the review's finding id, or QC-n for one the review missed
-    name: str
-    defect: str
-    factory: TargetFactory
-
-    @property
-    def spec(self) -> str:
-        """The "module:factory" string the harness loads it by."""
-        return f"{__name__}:make_{self.name.replace('-', '_')}"
-
-
 make_setnx_before_writes = SetnxBeforeWrites
 make_separate_writes = SeparateWrites
 make_update_status_separate = UpdateStatusSeparate
@@ -597,6 +561,9 @@ VARIANTS: dict[str, Variant] = {
                 DottedWorkspaceRefused),
     )
 }
+
+
+VARIANTS.update(RACE_VARIANTS)  # race-only: found only by overlapping steps
 
 
 def variant_spec(variant_id: str) -> str:

@@ -215,6 +215,43 @@ def counts_a_failed_write_as_success(queue: QueueTarget, lab: Lab) -> bool:
     return run.fired and not run.returned and counted == (1.0, 0.0)
 
 
+def another_caller_before(lab: Lab, round_trip: int, act: Callable[[], Any],
+                          operation: Callable[[], Any]) -> Any:
+    """Run `operation`; just before its `round_trip`-th round trip, another caller does
+    `act` (directly on Redis): two calls overlapping, in the one order that shows a race."""
+    seen = 0
+
+    def before() -> None:
+        nonlocal seen
+        seen += 1
+        if seen == round_trip:
+            act()
+
+    lab.injector.before_round_trip = before
+    try:
+        with lab.injector.operation([]):
+            return operation()
+    finally:
+        lab.injector.before_round_trip = None
+
+
+def answers_a_job_another_submit_beat(queue: QueueTarget, lab: Lab) -> bool:
+    key = SCHEMA.idempotency_key("ws1", "req-1")
+    other = uuid.uuid4().hex
+    answered = another_caller_before(lab, 3, lambda: lab.redis.set(key, other),
+                                     lambda: queue.enqueue("ws1", PAYLOAD, "req-1"))
+    return answered != lab.redis.get(key)
+
+
+def answers_none_while_jobs_are_pending(queue: QueueTarget, lab: Lab) -> bool:
+    queue.enqueue("ws1", PAYLOAD, "req-1")
+    queue.enqueue("ws1", PAYLOAD, "req-2")
+    taken = another_caller_before(
+        lab, 2, lambda: lab.redis.lmove(SCHEMA.queue_key, SCHEMA.processing_key),
+        lambda: queue.dequeue(LEASE))
+    return taken is None and len(pending(lab)) == 1
+
+
 PROBES: dict[str, Callable[[QueueTarget, Lab], bool]] = {
     "H-1": leases_the_newest_job_first,
     "H-2": returns_the_job_as_it_was_before_running,
@@ -233,6 +270,8 @@ PROBES: dict[str, Callable[[QueueTarget, Lab], bool]] = {
     "H-15": gives_another_workspace_the_same_job,
     "H-16": requeues_a_finished_job_set_to_queued,
     "H-17": counts_a_failed_write_as_success,
+    "H-18": answers_a_job_another_submit_beat,
+    "H-19": answers_none_while_jobs_are_pending,
 }
 
 
@@ -319,6 +358,16 @@ def test_h8_a_lost_reply_makes_requeue_push_the_job_twice(qc_faulted_client, lab
 
 def test_h17_a_failed_enqueue_is_counted_as_a_success(qc_faulted_client, lab):
     assert counts_a_failed_write_as_success(build("H-17", qc_faulted_client, lab), lab)
+
+
+def test_h18_an_enqueue_beaten_by_another_submit_answers_its_own_unwritten_job(
+        qc_faulted_client, lab):
+    assert answers_a_job_another_submit_beat(build("H-18", qc_faulted_client, lab), lab)
+
+
+def test_h19_dequeue_answers_none_when_another_worker_took_the_head_it_read(
+        qc_faulted_client, lab):
+    assert answers_none_while_jobs_are_pending(build("H-19", qc_faulted_client, lab), lab)
 
 
 # --- and none of them on the reference ----------------------------------------------------

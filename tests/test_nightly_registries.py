@@ -4,7 +4,7 @@ import pytest
 from prometheus_client import CollectorRegistry, Counter
 
 from harness.checker import Checker
-from harness.nightly.registries import RegistryFamily
+from harness.registries import RegistryFamily
 from harness.target import DEFAULT_SCHEMA, MetricNames
 
 

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from harness.cli import (
+    add_clients_flag,
     add_op_timeout_flag,
     add_services_flags,
     add_target_flag,
@@ -45,6 +46,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                              f"{SHRINK_BUDGET:g}); the first failing program is printed as "
                              "soon as it is found, the verdict does not depend on it")
     add_op_timeout_flag(parser)
+    add_clients_flag(parser)
     add_services_flags(parser)
     return parser
 
@@ -89,7 +91,7 @@ def run(args: argparse.Namespace) -> ExitCode:
         report = run_gate(services, args.target, CATALOGUE, settings, blocking=blocking,
                           on_progress=update, shrink_budget=args.shrink_budget,
                           on_first_failure=print_first_failure(args.shrink_budget),
-                          op_timeout=args.op_timeout)
+                          op_timeout=args.op_timeout, clients=args.clients)
     if args.junit:  # the files first: a report that cannot be written leaves no verdict
         write_junit_report(report, args.junit)
     if args.json:

@@ -13,6 +13,7 @@ from pathlib import Path
 from unittest import SkipTest
 
 from harness.cli import (
+    add_clients_flag,
     add_op_timeout_flag,
     add_services_flags,
     add_target_flag,
@@ -56,6 +57,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                         help=f"seconds of shrinking per pass (default {SHRINK_BUDGET:g}; the "
                              "repro profile: Hypothesis's own 300)")
     add_op_timeout_flag(parser)
+    add_clients_flag(parser)
     add_services_flags(parser)
     return parser
 
@@ -92,7 +94,7 @@ def run(args: argparse.Namespace) -> ExitCode:
                   else None if args.profile == "repro" else SHRINK_BUDGET)
         setup = MachineSetup(services, args.target, shrink_budget=budget,
                              on_first_failure=print_first_failure(budget or 300),
-                             op_timeout=args.op_timeout)
+                             op_timeout=args.op_timeout, clients=args.clients)
         try:
             result = run_by_severity(setup, settings, seed=args.seed)
         except SkipTest:  # Hypothesis had no example to run

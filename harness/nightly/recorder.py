@@ -19,7 +19,7 @@ from typing import Any, Protocol
 from harness.history import History, Operation, OpKind, Outcome, classify
 from harness.invariants import INVARIANTS, Violation
 from harness.nightly.timeseries import TimeSeries
-from harness.op_deadline import LIVENESS, OpDeadline, OperationHung
+from harness.op_deadline import HUNG, LIVENESS, OpDeadline, OperationHung
 from harness.report.metrics import RunMetrics
 
 CONTRACT = "contract"  # an exception outside the target contract (judged here, as the machine does)
@@ -67,7 +67,7 @@ class Recorder:
         try:
             value = self.deadline.call(thunk)
         except OperationHung as exc:
-            outcome, error, hung = Outcome.UNKNOWN, f"OperationHung: {exc}", exc
+            outcome, error, hung = Outcome.UNKNOWN, f"{HUNG}: {exc}", exc
         except Exception as exc:  # noqa: BLE001 - every outcome of the target is recorded
             outcome, crashed = classify(exc)
             error = f"{type(exc).__name__}: {exc}"

@@ -32,12 +32,12 @@ from harness.nightly.machine_step import run_stateful_machine
 from harness.nightly.nemesis import AppliedWindow, Nemesis
 from harness.nightly.progress import ProgressSink, QuietProgress, Tick
 from harness.nightly.recorder import Recorder
-from harness.nightly.registries import RegistryFamily
 from harness.nightly.schedule import Schedule, ScheduleShape, draw_schedule
 from harness.nightly.timeseries import TimeSeries
 from harness.nightly.workload import Producer, Worker, WorkloadShape
 from harness.op_deadline import DEFAULT_OP_TIMEOUT, LIVENESS, OpDeadline
 from harness.redis_client import ClientPolicy, build_client
+from harness.registries import RegistryFamily
 from harness.report.metrics import RunMetrics
 from harness.services import Services
 from harness.snapshot import take_snapshot

@@ -23,6 +23,8 @@ from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
+from harness.spec.linearize import linearizations
+
 S = TypeVar("S")
 O_contra = TypeVar("O_contra", contravariant=True)
 
@@ -104,6 +106,18 @@ class Candidates(Generic[S]):
                 f"after #{getattr(op, 'index', '?')} {len(self.branches)} candidate states "
                 f"remain, more than the bound of {self.bound}: the spec judges no further")
         return problems
+
+    def apply_overlapping(self, ops: Sequence[Any]) -> list[Problem]:
+        """Step every branch through `ops`, which overlapped in time, in every order real
+        time allows (harness.spec.linearize); the problems of the best explanation, if any."""
+        if not self.judging:
+            return []
+        stepped, why = linearizations(self.branches, ops, self.model.successors,
+                                      self.model.key, self.bound)
+        if why is not None:
+            self.undetermined = f"{why}: the spec judges no further"
+            return []
+        return self._settle(stepped, observed=False)
 
     def observe(self, observation: Any) -> list[Problem]:
         """Keep the branches the observation agrees with; on none, report the nearest and

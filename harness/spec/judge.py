@@ -8,13 +8,14 @@ operation that showed it. `undetermined` says when (and why) the spec stopped ju
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from harness.history import History, Operation, to_jsonable
 from harness.invariants import Violation
 from harness.snapshot import Snapshot
 from harness.spec.contract import DualWriteContract, State
-from harness.spec.engine import DEFAULT_BOUND, Candidates
+from harness.spec.engine import DEFAULT_BOUND, Candidates, Problem
 from harness.spec.observe import adopt
 from harness.target import KeySchema
 
@@ -43,8 +44,23 @@ class SpecJudge:
         problems = self.candidates.apply(op)
         if snapshot is not None:
             problems += self.candidates.observe(snapshot)
-        return [Violation(p.invariant, p.message, dict(p.evidence), p.operations or (op.index,))
-                for p in problems]
+        return _violations(problems, (op.index,))
+
+    def observe_overlapping(self, ops: Sequence[Operation],
+                            snapshot: Snapshot | None = None) -> list[Violation]:
+        """Operations that overlapped in time, judged as linearizable: some order real time
+        allows must explain every answer and the snapshot after them all."""
+        self.contract.context = "after the overlapping " + " and ".join(
+            f"{describe(op)} ({op.process})" for op in ops)
+        problems = self.candidates.apply_overlapping(ops)
+        if snapshot is not None:
+            problems += self.candidates.observe(snapshot)
+        return _violations(problems, tuple(op.index for op in ops))
+
+
+def _violations(problems: Sequence[Problem], default: tuple[int, ...]) -> list[Violation]:
+    return [Violation(p.invariant, p.message, dict(p.evidence), p.operations or default)
+            for p in problems]
 
 
 def describe(op: Operation) -> str:

@@ -2,9 +2,10 @@
 
 A target registers its counters when it is built (queue_impl does, and so may a user's
 queue), so two targets cannot share one CollectorRegistry: the second registration of a
-name raises. Every thread of a nightly run therefore builds its target with a fresh
-registry, and the checker reads `RegistryFamily.merged`, whose samples are the sums over
-all of them: the telemetry of the whole run, as if one target had done all the work.
+name raises. Every thread of a nightly run, and every logical client of the state machine,
+therefore builds its target with a fresh registry, and the checker reads
+`RegistryFamily.merged`, whose samples are the sums over all of them: the telemetry of the
+whole run, as if one target had done all the work.
 """
 
 from __future__ import annotations
