@@ -25,6 +25,7 @@ from harness.history import Operation, OpKind, Outcome
 from harness.inputs import Validity, classify_input
 from harness.invariants import Violation
 from harness.model import HistoryModel, as_job, outcome_of
+from harness.overlap import intersect, interval
 from harness.snapshot import Snapshot
 from harness.state_rules import (
     check_snapshot,
@@ -54,6 +55,10 @@ class Checker:
         self._unjudged_lists = 0  # ok list_jobs seen without a snapshot
         self.notes: list[str] = []  # what was not checked, and why (set by check_telemetry)
         self._lock = threading.Lock()  # concurrent runs may observe from several threads
+        # The last ok dequeue of each job (index, invoked, completed), and when a
+        # requeue_expired last gave the job back: two dequeues at once may not both lease it.
+        self._last_lease: dict[str, tuple[int, tuple[float, float]]] = {}
+        self._requeued_at: dict[str, float] = {}
 
     # --- the history --------------------------------------------------------------------
     def observe(self, op: Operation, snapshot: Snapshot | None = None) -> list[Violation]:
@@ -84,6 +89,11 @@ class Checker:
             elif kind is OpKind.SEED:
                 found += self._judge_sightings(op.args["job_id"], op.args["workspace_id"],
                                                op.index)
+            elif kind is OpKind.DEQUEUE:
+                found += self._judge_dequeue(op)
+            elif kind is OpKind.REQUEUE_EXPIRED and outcome_of(op) is Outcome.OK:
+                for job_id in op.value if isinstance(op.value, list) else ():
+                    self._requeued_at[str(job_id)] = op.completed_at or op.invoked_at
         self.model.fold(op, validity)
         self._before = snapshot
         return settle(found)
@@ -149,6 +159,25 @@ class Checker:
                 {"job_id": job_id, "workspace_id": ws, "seeded_in": seed.workspace_id},
                 (seed.op, op.index)))
         return found + self._judge_sightings(job_id, ws, op.index)
+
+    def _judge_dequeue(self, op: Operation) -> list[Violation]:
+        """Two ok dequeues that overlapped in time leased one job, with no requeue_expired
+        giving it back in between: two workers run it at once."""
+        job = as_job(op.value) if outcome_of(op) is Outcome.OK else None
+        if job is None:
+            return []
+        earlier = self._last_lease.get(job.job_id)
+        self._last_lease[job.job_id] = (op.index, interval(op))
+        if earlier is None or not intersect(earlier[1], interval(op)):
+            return []
+        if self._requeued_at.get(job.job_id, float("-inf")) >= earlier[1][0]:
+            return []
+        return [Violation(
+            "correct_answers",
+            f"dequeues #{earlier[0]} and #{op.index} overlapped in time and both leased job "
+            f"{job.job_id}: two workers run it at once",
+            {"job_id": job.job_id, "dequeues": [earlier[0], op.index]},
+            (earlier[0], op.index))]
 
     def _judge_sightings(self, job_id: str, owner: str, owner_op: int) -> list[Violation]:
         """Reads that returned this job before its owner was known (out-of-order completion)."""

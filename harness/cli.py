@@ -94,12 +94,21 @@ def client_count(text: str) -> int:
 
 def at_least_one(text: str) -> int:
     """An argparse type: a whole number of at least 1 (examples, steps, threads)."""
+    return _whole_number(text, least=1)
+
+
+def non_negative(text: str) -> int:
+    """An argparse type: a whole number of at least 0 (threads one may switch off)."""
+    return _whole_number(text, least=0)
+
+
+def _whole_number(text: str, least: int) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} is too few: at least 1")
+    if value < least:
+        raise argparse.ArgumentTypeError(f"{value} is too few: at least {least}")
     return value
 
 

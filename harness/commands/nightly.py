@@ -18,6 +18,7 @@ from harness.cli import (
     add_services_flags,
     add_target_flag,
     at_least_one,
+    non_negative,
     seconds_argument,
     services_config,
 )
@@ -59,6 +60,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                         help="also push the run's metrics to this Prometheus Pushgateway")
     parser.add_argument("--producers", type=at_least_one, default=3)
     parser.add_argument("--workers", type=at_least_one, default=3)
+    parser.add_argument("--racers", type=non_negative, default=1,
+                        help="threads that make two calls at once (a double submit, two "
+                             "workers dequeuing together, a complete during requeue_expired; "
+                             "default 1, 0: none)")
     parser.add_argument("--no-nemesis", dest="nemesis", action="store_false",
                         help="no faults (a baseline to compare throughput with)")
     parser.add_argument("--no-machine", dest="machine", action="store_false",
@@ -94,6 +99,7 @@ def run(args: argparse.Namespace) -> int:
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**31)
     options = NightlyOptions(budget=args.budget, target=args.target, seed=seed,
                              producers=args.producers, workers=args.workers,
+                             racers=args.racers,
                              nemesis=args.nemesis, machine=args.machine,
                              database=args.database, op_timeout=args.op_timeout)
     out, is_default = _out_dir(args.out)

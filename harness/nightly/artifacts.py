@@ -15,6 +15,7 @@ from typing import Any
 from harness import __version__
 from harness.invariants import INVARIANTS, Violation
 from harness.nightly.run import HISTORY_FILE, HYPOTHESIS_DB, TIMESERIES_FILE, NightlyResult
+from harness.overlap import overlapping
 from harness.report import journal as journal_module
 from harness.report.html import write_html
 from harness.report.junit import JUnitCase, write_junit
@@ -128,10 +129,18 @@ def _violation_entries(result: NightlyResult, reported: list[Violation]) -> list
             "evidence": dict(v.evidence),
             "operations": list(v.operations),
             "trace": trace,
+            "race": race_of(v, trace),
             "replay": replay,
         }
         for i, (v, trace) in enumerate(zip(ordered, traces, strict=True))
     ]
+
+
+def race_of(violation: Violation, trace: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The operations a violation names that overlapped in time: a race, shown side by
+    side ([] when they ran one after another)."""
+    named = [op for op in trace if op["index"] in violation.operations]
+    return overlapping(named) if len(named) > 1 else []  # type: ignore[return-value]
 
 
 def _operations(result: NightlyResult) -> dict[str, Any]:

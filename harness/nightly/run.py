@@ -34,7 +34,7 @@ from harness.nightly.progress import ProgressSink, QuietProgress, Tick
 from harness.nightly.recorder import Recorder
 from harness.nightly.schedule import Schedule, ScheduleShape, draw_schedule
 from harness.nightly.timeseries import TimeSeries
-from harness.nightly.workload import Producer, Worker, WorkloadShape
+from harness.nightly.workload import Producer, Racer, Worker, WorkloadShape
 from harness.op_deadline import DEFAULT_OP_TIMEOUT, LIVENESS, OpDeadline
 from harness.redis_client import ClientPolicy, build_client
 from harness.registries import RegistryFamily
@@ -58,6 +58,7 @@ class NightlyOptions:
     seed: int = 0
     producers: int = 3
     workers: int = 3
+    racers: int = 1  # threads making two calls at once (nightly.workload.Racer), 2 targets each
     nemesis: bool = True
     machine: bool = True
     workload: WorkloadShape = field(default_factory=WorkloadShape)
@@ -89,6 +90,8 @@ class NightlyOptions:
                    f"--budget {format_duration(self.budget)}")
         if (self.producers, self.workers) != (3, 3):
             command += f" --producers {self.producers} --workers {self.workers}"
+        if self.racers != 1:
+            command += f" --racers {self.racers}"
         if not self.nemesis:
             command += " --no-nemesis"
         if self.database:
@@ -193,7 +196,8 @@ class NightlyRun:
                 result.versions = self.services.versions()
                 self.services.control.reset()
                 self.services.flush()
-                targets = self._targets(self.options.producers + self.options.workers + 1)
+                targets = self._targets(self.options.producers + self.options.workers
+                                        + 2 * self.options.racers + 1)
             self._run_workload(targets)
             if not result.infrastructure:
                 self._after_budget()
@@ -256,8 +260,13 @@ class NightlyRun:
                    stop=self.stop, shape=options.workload)
             for i in range(options.workers)
         ]
+        self.racers = [
+            Racer(i, (targets.pop(), targets.pop()), recorder=self.recorder,
+                  seed=options.seed, stop=self.stop, shape=options.workload)
+            for i in range(options.racers)
+        ]
         began = time.monotonic()
-        for thread in (*self.producers, *self.workers, self.nemesis):
+        for thread in (*self.producers, *self.workers, *self.racers, self.nemesis):
             thread.start()
         try:
             self._wait_budget(began)
@@ -310,11 +319,11 @@ class NightlyRun:
 
     def _stop_threads(self) -> None:
         self.stop.set()
-        for thread in (*self.producers, *self.workers, self.nemesis):
+        for thread in (*self.producers, *self.workers, *self.racers, self.nemesis):
             thread.join(JOIN_TIMEOUT)
 
     def _raise_thread_errors(self) -> None:
-        for thread in (*self.producers, *self.workers):
+        for thread in (*self.producers, *self.workers, *self.racers):
             if thread.error is not None:
                 raise RuntimeError(f"{thread.name} failed: {thread.error!r}") from thread.error
 

@@ -11,6 +11,13 @@ Workers lease jobs, complete or fail them, sometimes die with a job leased, and 
 requeue expired leases. A worker that cannot finish a job within half its lease gives it
 up, so no live worker ever finishes a job whose lease another worker's requeue took back.
 
+A racer makes two calls at once, each on a target of its own, started together: one
+request submitted by two producers (a double click), two workers dequeuing at the same
+moment, a worker completing a job while a reaper runs requeue_expired at that job's lease
+deadline. Without a racer no two of these ever overlap (producers use request ids of their
+own; workers finish within half a lease). At night the interleaving is the network's, not
+a schedule's: the state machine's overlapping steps are where a race is replayed exactly.
+
 Every call goes through the Recorder; none of them raises.
 """
 
@@ -20,6 +27,7 @@ import random
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,6 +54,7 @@ class WorkloadShape:
     remembered_jobs: int = 64  # per producer, for reads and status updates
     list_interval: float = 2.0  # seconds between two list_jobs of one producer
     listed_jobs: int = 50  # per producer, enqueued into LISTED_WORKSPACE (then no more)
+    race_pause: float = 0.05  # seconds between two races of one racer
 
 
 class Client(threading.Thread):
@@ -227,3 +236,90 @@ def finish(
             time.sleep(pause)
         elif stop.wait(pause):
             return False
+
+
+RACES = ("double_submit", "two_workers", "finish_while_requeue")
+
+
+class Racer(Client):
+    """Two calls at once, each on its own target, released together (see the module)."""
+
+    role = "racer"
+
+    def __init__(self, index: int, targets: tuple[QueueTarget, QueueTarget], *,
+                 recorder: Recorder, seed: int, stop: threading.Event,
+                 shape: WorkloadShape) -> None:
+        super().__init__(index, targets[0], recorder=recorder, seed=seed, stop=stop,
+                         shape=shape)
+        self.twin = targets[1]
+        self.races = 0
+
+    def step(self) -> None:
+        self.races += 1
+        getattr(self, self.rng.choice(RACES))()
+        self.stop.wait(self.shape.race_pause)
+
+    def at_once(self, first: Callable[[], Any], second: Callable[[], Any]) -> None:
+        """Run both calls on two threads that start together; wait for both."""
+        barrier = threading.Barrier(2)
+        errors: list[BaseException] = []
+
+        def run(call: Callable[[], Any]) -> None:
+            try:
+                barrier.wait()
+                call()
+            except OperationHung:
+                pass  # recorded; the thread is free, the hung call's target is not reused
+            except BaseException as exc:  # noqa: BLE001 - a harness bug: Client.run raises it
+                errors.append(exc)
+
+        other = threading.Thread(target=run, args=(second,), daemon=True,
+                                 name=f"{self.name}-twin")
+        other.start()
+        run(first)
+        other.join()
+        if errors:
+            raise errors[0]
+
+    def double_submit(self) -> None:
+        workspace = self.rng.choice(WORKSPACES)
+        request_id = f"race{self.index}-r{self.races}"
+        payload = {"racer": self.index, "n": self.races}
+        args = {"workspace_id": workspace, "payload": payload, "client_request_id": request_id}
+
+        def submit(name: str, target: QueueTarget) -> Callable[[], Any]:
+            return lambda: self.recorder.call(
+                name, OpKind.ENQUEUE, args,
+                lambda: target.enqueue(workspace, payload, request_id))
+
+        self.at_once(submit(self.name, self.target), submit(f"{self.name}-twin", self.twin))
+
+    def two_workers(self) -> None:
+        leased: list[Job] = []
+
+        def work(name: str, target: QueueTarget) -> Callable[[], Any]:
+            def run() -> None:
+                got = lease_one(self.recorder, name, target, self.shape.lease_seconds)
+                if got is not None:
+                    leased.append(got[1])
+            return run
+
+        self.at_once(work(self.name, self.target), work(f"{self.name}-twin", self.twin))
+        for job in leased:  # done with them: no lease left to expire
+            finish(self.recorder, self.name, self.target, job, succeeded=True,
+                   give_up_at=time.monotonic() + self.shape.lease_seconds / 2, stop=self.stop)
+
+    def finish_while_requeue(self) -> None:
+        lease = self.shape.lease_seconds
+        asked = time.time()
+        got = lease_one(self.recorder, self.name, self.target, lease)
+        if got is None:
+            return
+        job, deadline = got[1], asked + lease + 1.0  # at or past the job's lease deadline
+        give_up_at = got[0] + lease / 2
+        self.at_once(
+            lambda: finish(self.recorder, self.name, self.target, job, succeeded=True,
+                           give_up_at=give_up_at, stop=self.stop),
+            lambda: self.recorder.call(f"{self.name}-twin", OpKind.REQUEUE_EXPIRED,
+                                       {"now": deadline},
+                                       lambda: self.twin.requeue_expired(deadline)))

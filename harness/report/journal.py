@@ -24,7 +24,9 @@ Schema version 1 (JOURNAL_SCHEMA below is the JSON Schema; fields marked * alway
                      violations (count), sources (where it was judged: "workload",
                      "stateful machine"), note (why the workload could not judge it, or "")}]
   violations*      [{id, invariant, severity, message, evidence, operations (history
-                     indexes), trace (operations from history.jsonl, see below), replay}]
+                     indexes), trace (operations from history.jsonl, see below), replay,
+                     race (the named operations that overlapped in time, or []; added
+                     later, not required)}]
                    at most MAX_DETAILED of them; violations_by_invariant has the full counts
   violations_by_invariant*  {invariant: count}
   notes*           what the checker did not check in this run, and why (strings)
@@ -117,7 +119,9 @@ JOURNAL_SCHEMA: dict[str, Any] = {
             "id": _INT, "invariant": _STR, "severity": _STR, "message": _STR,
             "evidence": {"type": "object"}, "operations": {"type": "array", "items": _INT},
             "trace": {"type": "array", "items": {"type": "object"}}, "replay": _STR,
-        })},
+            "race": {"type": "array", "items": {"type": "object"}},
+        }, ["id", "invariant", "severity", "message", "evidence", "operations", "trace",
+            "replay"])},
         "violations_by_invariant": {"type": "object", "additionalProperties": _INT},
         "notes": {"type": "array", "items": _STR},
         "summary": {"type": "object", "additionalProperties": {"type": "integer"}},
