@@ -8,9 +8,11 @@ A Driver starts from a clean slate: every toxic removed, Redis emptied, a fresh 
 from __future__ import annotations
 
 import contextlib
+import traceback
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, NoReturn
 
 import redis
@@ -89,6 +91,7 @@ class Attempt:
     trips: list[RoundTrip] = field(default_factory=list)
     fired: bool = False  # some planned fault was armed
     fault: str | None = None  # the faults as they happened (describe_faults)
+    where: str = ""  # a crash: the innermost frames of its traceback
 
 
 @dataclass
@@ -186,7 +189,7 @@ class Driver:
         if attempt.fired and attempt.outcome is not Outcome.OK:
             self._settle()
         self._observe(op)
-        self._note_crash(op)
+        self._note_crash(op, attempt)
         if attempt.hung is not None:  # the run ends here: the target is held by the hung call
             self._end_at_hang(attempt.hung, op)
         return op
@@ -230,8 +233,8 @@ class Driver:
         if any(a.fired and a.outcome is not Outcome.OK for a in attempts):
             self._settle()
         self._observe_overlapping(ops)
-        for op in ops:
-            self._note_crash(op)
+        for op, attempt in zip(ops, attempts, strict=True):
+            self._note_crash(op, attempt)
         return OverlappingStep(ops, interleaving, [a.trips for a in attempts])
 
     @staticmethod
@@ -253,6 +256,8 @@ class Driver:
                     Outcome.UNKNOWN, f"{HUNG}: {exc}", exc)
             except Exception as exc:  # noqa: BLE001 - every outcome is recorded
                 attempt.outcome, attempt.crashed = classify(exc)
+                if attempt.crashed:
+                    attempt.where = crash_site(exc)
                 attempt.error = f"{type(exc).__name__}: {exc}"
                 attempt.refusal = refusal_of(exc)
         attempt.trips, attempt.fired = list(run.trips), bool(run.fired)
@@ -268,10 +273,11 @@ class Driver:
             self.jobs.setdefault((op.args["workspace_id"], op.args["client_request_id"]),
                                  op.value)
 
-    def _note_crash(self, op: Operation) -> None:
+    def _note_crash(self, op: Operation, attempt: Attempt) -> None:
         if op.crashed:
             self.found.append(Violation("contract", f"{op.kind} raised {op.error}",
-                                        {"error": op.error}, (op.index,)))
+                                        {"error": op.error, "where": attempt.where},
+                                        (op.index,)))
 
     def _end_at_hang(self, hung: OperationHung, op: Operation) -> NoReturn:
         self.found.append(hung.violation(op))
@@ -396,6 +402,17 @@ class Driver:
         self.heal()
         for workspace_id, rid, payload in self.checker.pending_requests():
             self.enqueue(Request(workspace_id, rid, dict(payload)), (), healed=True)
+
+
+CRASH_FRAMES = 3
+
+
+def crash_site(exc: BaseException) -> str:
+    """Where a call crashed: its innermost frames, "file:line in function" each (a target's
+    bug, or a library's under it: the evidence should say which)."""
+    frames = traceback.extract_tb(exc.__traceback__)[-CRASH_FRAMES:]
+    return " <- ".join(f"{Path(f.filename).name}:{f.lineno} in {f.name}"
+                       for f in reversed(frames))
 
 
 def lease_of(op: Operation) -> Lease | None:
