@@ -3,9 +3,11 @@
 Five queues written in different styles (the reference's one Lua script per write, the
 review's pipeline fix with retries off, the external example's WATCH/MULTI, Redis
 Functions with a key schema of its own, and optimistic transactions with another) run under
-the `nightly` profile of the state machine, one run per seed. Printed: per queue, the
-seeds run, examples and steps, and every seed on which an invariant broke (with the
-program). A false alarm on any of them is a bug of the harness.
+the `nightly` profile of the state machine, one run per seed, with the machine's logical
+clients overlapping operations (pipeline-fix alone runs with one client: its GET-then-MULTI
+gap is a real race, tests/test_overlapping.py). Printed: per queue, the seeds run,
+examples, steps and overlapping steps, and every seed on which an invariant broke (with
+the program). A false alarm on any of them is a bug of the harness.
 
   python -m benchmarks correct_queues [--seeds 20] [--examples 60] [--queues a,b]
 """
@@ -21,6 +23,7 @@ from pathlib import Path
 from harness.config import ServicesConfig
 from harness.machine import MachineSetup, run_machine
 from harness.profiles import profile_settings
+from harness.scheduler import DEFAULT_CLIENTS
 from harness.services import open_services
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "external_queue"
@@ -31,6 +34,7 @@ CORRECT_QUEUES = {
     "functions": "queue_impl.functions_queue:make_queue",
     "optimistic": "queue_impl.optimistic_queue:make_queue",
 }
+SEQUENTIAL_ONLY = frozenset({"pipeline-fix"})  # correct only while no two calls overlap
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -43,19 +47,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     false_alarms = 0
     with open_services(ServicesConfig.from_env()) as services:
         for name in args.queues.split(","):
-            setup = MachineSetup(services, CORRECT_QUEUES[name])
+            setup = MachineSetup(services, CORRECT_QUEUES[name],
+                                 clients=1 if name in SEQUENTIAL_ONLY else DEFAULT_CLIENTS)
             broken = []
-            examples = steps = 0
+            examples = steps = overlapping = 0
             started = time.perf_counter()
             for seed in range(args.seeds):
                 result = run_machine(setup, profile_settings(
                     "nightly", max_examples=args.examples), seed=seed)
                 examples, steps = examples + result.examples, steps + result.steps
+                overlapping += result.overlapping
                 if not result.holds:
                     broken.append((seed, result))
             seconds = time.perf_counter() - started
-            print(f"{name:12} {args.seeds} seeds, {examples} examples, {steps} steps, "
-                  f"{seconds:.0f} s: "
+            print(f"{name:12} {args.seeds} seeds, {examples} examples, {steps} steps "
+                  f"({overlapping} overlapping), {seconds:.0f} s: "
                   + (f"VIOLATED on seeds {[s for s, _ in broken]}" if broken else "held"),
                   flush=True)
             for seed, result in broken:

@@ -282,6 +282,10 @@ class MachineBase(RuleBasedStateMachine):
         self._requests_made += 1
         return Request(workspace_id, request_id or f"req-{self._requests_made}", payload)
 
+    def has_leases(self) -> bool:
+        """Redis holds a leased job: a race at a lease's deadline has one to meet."""
+        return bool(self.driver.snapshot.processing)
+
     def has_jobs(self) -> bool:
         """Some job was enqueued or seeded: operations on jobs have one to meet."""
         return bool(self.bundle("requests") or self.bundle("seeded"))
@@ -334,7 +338,7 @@ def machine_class(setup: MachineSetup) -> type[MachineBase]:
         jobs = weighted((6, from_bundles(requests, seeded, leases, otherwise=no_such_job)),
                         (6, jobs_in_states(otherwise=no_such_job)),
                         (1, no_such_job), (1, st.builds(BadJobId, bad_job_ids(schema))))
-        leased = jobs_in_states(otherwise=jobs, states=("leased",))  # a lease Redis holds
+        leased = jobs_in_states(otherwise=jobs, states=("leased",))  # a job Redis leases
 
         @initialize(kinds=kinds)
         def choose_faults(self, kinds: frozenset[FaultKind]) -> None:
@@ -489,7 +493,7 @@ def machine_class(setup: MachineSetup) -> type[MachineBase]:
             """Several workers dequeue from one queue at once."""
             return self.overlapping(("dequeue",) * self.clients(data), None, data)
 
-        @precondition(lambda self: self.setup.clients > 1 and self.has_jobs())
+        @precondition(lambda self: self.setup.clients > 1 and self.has_leases())
         @rule(target=leases, job=leased, data=st.data())
         def finish_while_requeue(self, job: JobRef, data: st.DataObject) -> Any:
             """A worker completes (or fails) a job while requeue_expired runs at (or past)
@@ -497,7 +501,7 @@ def machine_class(setup: MachineSetup) -> type[MachineBase]:
             return self.overlapping(("complete",) + ("requeue_expired",) * (
                 self.clients(data) - 1), job, data)
 
-        @precondition(lambda self: self.setup.clients > 1 and self.has_jobs())
+        @precondition(lambda self: self.setup.clients > 1 and self.has_leases())
         @rule(target=leases, job=leased, data=st.data())
         def reapers_race(self, job: JobRef, data: st.DataObject) -> Any:
             """Several reapers run requeue_expired at once, at (or past) a lease's deadline."""
