@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 from harness.toxiproxy import Toxic
 
@@ -69,6 +70,10 @@ class Fault:
 
     def __repr__(self) -> str:  # how Hypothesis prints a counterexample step
         return f"Fault.parse({str(self)!r})"
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        """Hypothesis's pretty printer shows a dataclass field by field: the repr instead."""
+        printer.text(repr(self))
 
     @classmethod
     def parse(cls, text: str) -> Fault:
