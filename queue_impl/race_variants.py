@@ -13,9 +13,10 @@ and a write in separate round trips, as hand-written queues often do ("check, th
                              (without asking whether it is still leased): a job completed
                              in between runs again, and two reapers push it twice
 
-Every other method is the reference's. A sequential run (the state machine with one client,
-any scenario) passes each; the machine's overlapping steps must kill each, with the schedule
-that shows it.
+Every other method is the reference's. The state machine with one client passes each;
+its overlapping steps must kill each, with the schedule that shows it. (The gate's FIELD-2
+scenario also fails RACE-1 for a second reason: redis-py's default retries re-send its
+script after a lost reply, and that script no longer checks the key itself.)
 """
 
 from __future__ import annotations
