@@ -20,6 +20,10 @@ def benchmark_names() -> list[str]:
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     names = benchmark_names()
+    if args[:1] in (["-h"], ["--help"]):
+        print("usage: python -m benchmarks [NAME [ARGS...]]\n\nRuns every benchmark, or the one "
+              "named (NAME --help for its own options): " + ", ".join(names))
+        return 0
     if args and not args[0].startswith("-"):
         name, rest = args[0].removeprefix(PREFIX), args[1:]
         if name not in names:
