@@ -43,6 +43,10 @@ def kinds_for_database(kinds: Iterable[FaultKind], database: int) -> tuple[Fault
     return tuple(k for k in kinds if database == 0 or k not in NEEDS_FRESH_CONNECTION)
 
 
+# Kinds whose toxic leaves every connection through the proxy working once it is removed:
+# the injector keeps them (and what is bound to one, a WATCH, stays). After the others it
+# opens a fresh connection: Toxiproxy closes the connections a removed `timeout` toxic held.
+SURVIVES_REMOVAL = frozenset({FaultKind.LATENCY})
 LATENCY_MS = 40  # well below the harness client's socket timeout
 # A stalled round trip gets this socket timeout (the injector sets it for that round trip
 # only): the reply never comes while the toxic is there, so waiting longer proves nothing.

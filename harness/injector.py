@@ -28,7 +28,14 @@ import redis
 from redis.connection import Connection
 
 from harness.errors import QueueChaosError, ToxiproxyError, UsageError
-from harness.faults import NEEDS_FRESH_CONNECTION, STALL_WAIT, Fault, FaultKind, toxics_for
+from harness.faults import (
+    NEEDS_FRESH_CONNECTION,
+    STALL_WAIT,
+    SURVIVES_REMOVAL,
+    Fault,
+    FaultKind,
+    toxics_for,
+)
 from harness.redis_client import ClientPolicy, build_client
 from harness.resp import keys_touched
 from harness.toxiproxy import ToxiproxyControl
@@ -81,9 +88,12 @@ class FaultInjector:
         self._run: OperationRun | None = None
         self._plan: dict[int, Fault] = {}
         self._armed: list[str] = []  # names of the toxics this injector added and not removed
-        # True when the round trip about to start removed toxics: a connection the pool
-        # opened before that (redis-py connects in get_connection) went through them, and
-        # Toxiproxy closes such connections when a `timeout` toxic goes.
+        self._breaking = False  # some armed toxic closes connections when removed
+        # True when the round trip about to start removed toxics that close connections: a
+        # connection the pool opened before that (redis-py connects in get_connection) went
+        # through them, and Toxiproxy closes such connections when a `timeout` toxic goes.
+        # Not after a latency toxic: a silent reconnect would drop what the connection holds
+        # (a WATCH), which no real network does without an error.
         self.healed_since_connect = False
         self._connections: weakref.WeakSet[RoundTripConnection] = weakref.WeakSet()
         # Called before each round trip of an operation, before anything is armed: the
@@ -152,7 +162,7 @@ class FaultInjector:
             commands, keys = keys_touched(
                 c.encode() if isinstance(c, str) else bytes(c) for c in chunks)
             run.trips.append(RoundTrip(run.round_trips, commands, keys))
-            self.healed_since_connect = bool(self._armed)
+            self.healed_since_connect = self._breaking
             try:
                 self._disarm()
             except ToxiproxyError as exc:
@@ -172,6 +182,7 @@ class FaultInjector:
                     run.error = run.error or exc
                     raise
                 self._armed.append(toxic.name)
+            self._breaking = self._breaking or fault.kind not in SURVIVES_REMOVAL
             run.fired.append(fault)
 
     def refuse(self, error: QueueChaosError) -> QueueChaosError:
@@ -186,6 +197,7 @@ class FaultInjector:
         with self._lock:
             self.control.reset()
             self._armed.clear()
+            self._breaking = False
 
     def _open_run(self) -> OperationRun:
         if self._run is None:
@@ -196,6 +208,7 @@ class FaultInjector:
         while self._armed:
             self.control.remove_toxic(self.proxy_name, self._armed[0])
             self._armed.pop(0)
+        self._breaking = False
 
 
 def _packed_size(command: bytes | str | Iterable[bytes]) -> int:

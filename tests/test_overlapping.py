@@ -4,6 +4,7 @@ each client its own target, connection and Toxiproxy proxy; judged as linearizab
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 from hypothesis import settings
@@ -18,6 +19,7 @@ from harness.profiles import profile_settings
 from queue_impl.race_variants import RACE_VARIANTS
 from queue_impl.reference import ReferenceQueue
 
+EXTERNAL_QUEUE = Path(__file__).resolve().parents[1] / "examples" / "external_queue"
 REQUEST = Request("ws-a", "req-1", {"prompt": "summarise"})
 TWICE = [(0, calls.enqueue("ws-a", REQUEST.payload, "req-1"), ()),
          (1, calls.enqueue("ws-a", REQUEST.payload, "req-1"), ())]
@@ -118,3 +120,13 @@ def test_the_program_that_kills_a_race_variant_prints_its_schedule(qc_services):
     assert "state.double_submit(" in result.report
     assert "Draw" in result.report and "(schedule):" in result.report
     assert "ran between" in result.report
+
+
+def test_a_latency_fault_keeps_the_connection_and_the_watch_on_it(driver, monkeypatch):
+    # The external example's enqueue: WATCH idem, GET idem, MULTI/EXEC. A reconnect after the
+    # latency toxic went would drop B's WATCH, and B's EXEC would write a second job.
+    monkeypatch.syspath_prepend(str(EXTERNAL_QUEUE))
+    d = driver("simple_queue:make_queue")
+    d.run_overlapping([TWICE[0], (1, TWICE[1][1], (Fault.parse("latency@2"),))],
+                      [0, 1, 0, 1, 0, 1])
+    assert d.judge() == []
