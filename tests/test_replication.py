@@ -1,5 +1,10 @@
 """Replication and failover on real servers: a primary, a replica reaching it through a
-Toxiproxy link, and a failover that points the target at the replica."""
+Toxiproxy link, and a failover that loses what the replica never got.
+
+FAILOVER-1 (scenarios/failover.py) is judged by the ordinary checker: on the reference an
+acknowledged enqueue is lost; the waiting reference (WAIT 1 after each write) acknowledges
+nothing a failover loses, and acknowledges a write its replica has.
+"""
 
 from __future__ import annotations
 
@@ -11,11 +16,18 @@ from pathlib import Path
 
 import pytest
 import redis
+from cli_runs import run_cli
 
 from harness.binaries import find_binary
 from harness.config import ServicesConfig
-from harness.errors import InfrastructureError
+from harness.driver import Driver, Request
+from harness.errors import ExitCode, InfrastructureError
+from harness.history import Outcome
+from harness.invariants import Severity
 from harness.replication import ReplicatedServices, replicated_services
+from harness.scenario import Enqueue, Scenario, run_scenario
+from scenarios import CATALOGUE
+from scenarios.failover import FAILOVER_1, CaughtUp, Failover
 
 pytestmark = pytest.mark.servers
 
@@ -115,6 +127,44 @@ def test_a_failover_points_the_target_at_the_promoted_replica_and_demotes_the_pr
         assert promoted.get("after-failover") == "1"
 
 
+def test_failover_1_loses_an_acknowledged_enqueue_of_the_reference(synced):
+    result = run_scenario(FAILOVER_1, synced, "reference")
+    assert result.verdict == "violated", result.trace
+    (violation,) = result.violations
+    assert violation.invariant == "no_lost_jobs"
+    assert "acknowledged to request 'r1'" in violation.message
+    lost = violation.evidence["job_id"]
+    assert f"lacks: ['{lost}']" in result.trace
+    assert "link down" in result.trace and "bytes never replicated" in result.trace
+
+
+def test_failover_1_finds_nothing_lost_on_the_waiting_reference(synced):
+    result = run_scenario(FAILOVER_1, synced, "reference-wait")
+    assert result.verdict == "holds", result.trace
+    assert "-> unknown: NotReplicated: enqueue: WAIT 1 250: 0 replicas" in result.trace
+
+
+def test_the_waiting_reference_acknowledges_an_enqueue_its_replica_has(synced):
+    driver = Driver(synced, "reference-wait")
+    try:
+        op = driver.enqueue(Request("ws-a", "r1", {"n": 1}))
+    finally:
+        driver.close()
+    assert op.outcome is Outcome.OK, op.error
+    with contextlib.closing(client(synced.replica)) as replica:
+        assert replica.lrange("ai:queue:pending", 0, -1) == [op.value]
+
+
+def test_a_failover_after_the_replica_caught_up_loses_nothing_on_the_reference(synced):
+    caught_up = Scenario(
+        id="T-CAUGHT-UP", title="failover after the replica caught up",
+        severity=Severity.CRITICAL, breaks="no_lost_jobs", source="test", says="", fix="",
+        steps=(Enqueue("r1"), CaughtUp(), Failover()))
+    result = run_scenario(caught_up, synced, "reference")
+    assert result.verdict == "holds", result.trace
+    assert "lacks: []" in result.trace
+
+
 # --- infrastructure trouble --------------------------------------------------------------
 
 def test_a_replica_that_never_syncs_is_an_infrastructure_error(tmp_path):
@@ -125,3 +175,24 @@ def test_a_replica_that_never_syncs_is_an_infrastructure_error(tmp_path):
         pass
 
 
+def test_reproduce_exits_3_without_a_verdict_when_the_replica_cannot_start(tmp_path):
+    broken = wrapper(tmp_path, "echo 'no replica here' >&2; exit 1")
+    run = run_cli("reproduce", "FAILOVER-1", "--target", "reference", "--redis-server", broken)
+    assert run.code == ExitCode.INFRASTRUCTURE, run.out + run.err
+    assert "redis-replica exited with code 1" in run.err
+    assert "VIOLATED" not in run.out and "HOLDS" not in run.out
+
+
+def test_reproduce_of_a_failover_scenario_refuses_servers_it_did_not_start():
+    run = run_cli("reproduce", "FAILOVER-1", "--backend", "compose", "--allow-flush")
+    assert run.code == ExitCode.USAGE, run.out + run.err
+    assert "needs the local backend" in run.err
+
+
+# --- the catalogue -----------------------------------------------------------------------
+
+def test_list_shows_failover_1_as_opt_in_and_the_gate_leaves_it_out():
+    run = run_cli("list")
+    opt_in = run.out.split("opt-in, not in the gate", 1)[1]
+    assert "FAILOVER-1" in opt_in and "no_lost_jobs" in opt_in
+    assert FAILOVER_1 not in CATALOGUE
