@@ -66,10 +66,12 @@ class FaultAt:
 
 @dataclass
 class Context:
-    """What steps share while a scenario runs: named requests, seeded jobs, the last lease."""
+    """What steps share while a scenario runs: named requests, seeded jobs, the last lease,
+    and what a step did outside the target (a failover) for the trace to say."""
 
     requests: dict[str, Request] = field(default_factory=dict)  # seeded jobs too, by label
     lease: Lease | None = None
+    nemesis: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -302,7 +304,8 @@ def _run_steps(scenario: Scenario, services: Services, target: str,
             plan_text = ", ".join(str(f) for f in plan) or "no fault"
             note = unjudged(driver).get(scenario.breaks, "")
             verdict = "violated" if violations else NOT_CHECKED if note else "holds"
-            trace = _trace(scenario, target, driver, violations, plan_text, note=note)
+            trace = _trace(scenario, target, driver, violations, plan_text, note=note,
+                           nemesis=ctx.nemesis)
             last = ScenarioResult(scenario, target, verdict, violations, trace, plan_text,
                                   note=note)
             if services.may_flush:
@@ -315,7 +318,7 @@ def _run_steps(scenario: Scenario, services: Services, target: str,
 
 
 def _trace(scenario: Scenario, target: str, driver: Driver, violations: Sequence[Violation],
-           plan: str, *, note: str = "") -> str:
+           plan: str, *, note: str = "", nemesis: Sequence[str] = ()) -> str:
     lines = [
         f"{scenario.id}  {scenario.title}  [{scenario.severity}]  breaks {scenario.breaks}",
         f"target: {target}   client: {scenario.policy.describe()}",
@@ -329,6 +332,9 @@ def _trace(scenario: Scenario, target: str, driver: Driver, violations: Sequence
                      f"(step {scenario.faulted_step + 1})")
     lines.append(explain(violations, driver.history) if violations
                  else "history:\n" + "\n".join(f"    {op.describe()}" for op in driver.history))
+    if nemesis:
+        lines.append("nemesis:")
+        lines.extend(f"    {line}" for line in nemesis)
     lines.append("redis holds:")
     lines.extend(f"    {line}" for line in describe_state(driver.snapshot))
     lines.append(f"fix ({scenario.source.split(':')[0]}): {scenario.fix}")

@@ -11,7 +11,7 @@ import functools
 import shutil
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
@@ -192,9 +192,18 @@ def _ensure_proxy(control: ToxiproxyControl, name: str, listen: str, upstream: s
     return True
 
 
+def redis_argv(redis_bin: str, port: int, workdir: Path, *options: str) -> list[str]:
+    """The command line of a redis-server of ours: loopback only, nothing saved to disk."""
+    return [redis_bin, "--port", str(port), "--bind", LOOPBACK,
+            "--save", "", "--appendonly", "no", "--dir", str(workdir),
+            "--protected-mode", "yes", "--daemonize", "no", "--loglevel", "warning", *options]
+
+
 @contextlib.contextmanager
-def local_services(config: ServicesConfig) -> Iterator[Services]:
-    """Start redis-server and toxiproxy-server as our children on free loopback ports."""
+def local_services(config: ServicesConfig,
+                   redis_options: Sequence[str] = ()) -> Iterator[Services]:
+    """Start redis-server and toxiproxy-server as our children on free loopback ports
+    (`redis_options`: more redis-server flags, for a backend built on this one)."""
     redis_bin = find_binary("redis-server", config.redis_server)
     toxiproxy_bin = find_binary("toxiproxy-server", config.toxiproxy_server)
     workdir = make_workdir()  # and folders that runs killed outright left go
@@ -202,11 +211,9 @@ def local_services(config: ServicesConfig) -> Iterator[Services]:
     control: ToxiproxyControl | None = None
     with terminate_on_signals():
         try:
-            _, redis_port = _start_on_a_free_port("redis-server", lambda port: [
-                redis_bin, "--port", str(port), "--bind", LOOPBACK,
-                "--save", "", "--appendonly", "no", "--dir", str(workdir),
-                "--protected-mode", "yes", "--daemonize", "no", "--loglevel", "warning",
-            ], lambda port: _redis_answers(Endpoint(LOOPBACK, port)), workdir, processes)
+            _, redis_port = _start_on_a_free_port(
+                "redis-server", lambda port: redis_argv(redis_bin, port, workdir, *redis_options),
+                lambda port: _redis_answers(Endpoint(LOOPBACK, port)), workdir, processes)
             redis_ep = Endpoint(LOOPBACK, redis_port)
             _, api_port = _start_on_a_free_port("toxiproxy-server", lambda port: [
                 toxiproxy_bin, "-host", LOOPBACK, "-port", str(port),

@@ -19,18 +19,25 @@ import redis
 HARNESS_CLIENT_NAME = "queue-chaos-harness"  # the name of every connection the harness reads with
 SETTLE_LIMIT = 2.0  # seconds; past it the state is read anyway, and the wait is counted
 _POLL = 0.002
+REPLICATION_FLAGS = frozenset("SM")  # CLIENT LIST flags of a replication link
+
+
+def _maybe_target(client: dict[str, str]) -> bool:
+    """Neither the harness's own connection nor a replication link (flag S: a replica of
+    this server; M: this server's primary), which come and go as a link is cut and healed."""
+    return (client.get("name") != HARNESS_CLIENT_NAME
+            and not set(client.get("flags", "")) & REPLICATION_FLAGS)
 
 
 def target_connections(direct: redis.Redis, foreign: Collection[int]) -> int:
     """How many connections Redis holds that are neither the harness's nor there before."""
     return sum(1 for client in direct.client_list()
-               if client.get("name") != HARNESS_CLIENT_NAME and int(client["id"]) not in foreign)
+               if _maybe_target(client) and int(client["id"]) not in foreign)
 
 
 def foreign_clients(direct: redis.Redis) -> frozenset[int]:
     """Connections already open before the target's first (another user of a shared Redis)."""
-    return frozenset(int(client["id"]) for client in direct.client_list()
-                     if client.get("name") != HARNESS_CLIENT_NAME)
+    return frozenset(int(client["id"]) for client in direct.client_list() if _maybe_target(client))
 
 
 def settle(direct: redis.Redis, open_connections: Callable[[], int],

@@ -122,6 +122,11 @@ class ToxiproxyControl:
         """Disabling closes the proxy's listener and every connection through it."""
         self._call("PATCH", f"/proxies/{name}", {"enabled": enabled})
 
+    def set_upstream(self, name: str, upstream: str) -> None:
+        """Point the proxy at another server (a failover the client does not see): Toxiproxy
+        restarts the proxy, closing every connection through it; the listen address stays."""
+        self._call("PATCH", f"/proxies/{name}", {"upstream": upstream})
+
     # --- toxics -------------------------------------------------------------------------
     def add_toxic(self, proxy: str, toxic: Toxic) -> dict[str, Any]:
         """Add `toxic`; one of the same name already there is replaced (a name is ours, and

@@ -6,7 +6,7 @@ import argparse
 
 from harness.errors import ExitCode
 from harness.textable import render_table
-from scenarios import CATALOGUE
+from scenarios import CATALOGUE, OPT_IN
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -15,7 +15,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def run(args: argparse.Namespace) -> ExitCode:
-    rows = [(s.id, str(s.severity), s.breaks, s.title, s.source.split(":")[0])
-            for s in CATALOGUE]
-    print(render_table(("id", "severity", "invariant", "title", "from"), rows))
+    for scenarios in (CATALOGUE, OPT_IN):
+        if scenarios is OPT_IN:
+            print("\nopt-in, not in the gate (reproduce starts a primary and a replica):")
+        rows = [(s.id, str(s.severity), s.breaks, s.title, s.source.split(":")[0])
+                for s in scenarios]
+        print(render_table(("id", "severity", "invariant", "title", "from"), rows))
     return ExitCode.HOLDS

@@ -10,11 +10,13 @@ import argparse
 from harness.cli import add_op_timeout_flag, add_services_flags, add_target_flag, services_config
 from harness.commands.progress import progress_line
 from harness.errors import ExitCode
+from harness.replication import replicated_services
 from harness.scenario import run_scenario
 from harness.services import open_services
 from harness.target import load_factory
 from harness.undeclared import warning
 from scenarios import select
+from scenarios.failover import needs_replicas
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -34,7 +36,9 @@ def run(args: argparse.Namespace) -> ExitCode:
     load_factory(args.target)  # a target that does not import fails before any server starts
     violated = False
     undeclared: set[str] = set()
-    with open_services(services_config(args)) as services, \
+    # A failover scenario needs a primary and a replica: the replicated local backend.
+    opened = replicated_services if any(map(needs_replicas, scenarios)) else open_services
+    with opened(services_config(args)) as services, \
             progress_line(f"reproducing on {args.target}") as update:
         for scenario in scenarios:
             update(scenario.id)
