@@ -62,7 +62,8 @@ def test_a_nightly_run_on_a_queue_that_hangs_is_violated_by_the_clients_that_mad
 
 
 def test_a_nightly_run_that_attempted_no_enqueue_is_not_a_pass(qc_services, tmp_path):
-    options = NightlyOptions(budget=1.0, producers=0, workers=1, nemesis=False, machine=False)
+    options = NightlyOptions(budget=1.0, producers=0, workers=1, racers=0, nemesis=False,
+                             machine=False)
     result = NightlyRun(options, qc_services, tmp_path).execute()
     assert result.status == "violated"
     assert [v.message for v in result.violations] == [
