@@ -89,6 +89,11 @@ class FaultInjector:
         self._plan: dict[int, Fault] = {}
         self._armed: list[str] = []  # names of the toxics this injector added and not removed
         self._breaking = False  # some armed toxic closes connections when removed
+        # True while this injector talks to Toxiproxy. Python may collect a redis-py pipeline
+        # then, and its __del__ sends UNWATCH through a connection of ours: that round trip
+        # is not the operation's (it was counted, shifting the plan, and it re-entered the
+        # disarming: "IndexError: pop from empty list" in a correct WATCH queue's run).
+        self.in_control = False
         # True when the round trip about to start removed toxics that close connections: a
         # connection the pool opened before that (redis-py connects in get_connection) went
         # through them, and Toxiproxy closes such connections when a `timeout` toxic goes.
@@ -176,11 +181,14 @@ class FaultInjector:
             run = self._open_run()
             name = f"qc-{fault.kind}-rt{fault.round_trip}"
             for toxic in toxics_for(fault.kind, request_bytes=request_bytes, name=name):
+                self.in_control = True
                 try:
                     self.control.add_toxic(self.proxy_name, toxic)
                 except ToxiproxyError as exc:
                     run.error = run.error or exc
                     raise
+                finally:
+                    self.in_control = False
                 self._armed.append(toxic.name)
             self._breaking = self._breaking or fault.kind not in SURVIVES_REMOVAL
             run.fired.append(fault)
@@ -195,7 +203,11 @@ class FaultInjector:
     def heal(self) -> None:
         """Remove every toxic on the server and re-enable every proxy (between examples)."""
         with self._lock:
-            self.control.reset()
+            self.in_control = True
+            try:
+                self.control.reset()
+            finally:
+                self.in_control = False
             self._armed.clear()
             self._breaking = False
 
@@ -205,10 +217,14 @@ class FaultInjector:
         return self._run
 
     def _disarm(self) -> None:
-        while self._armed:
-            self.control.remove_toxic(self.proxy_name, self._armed[0])
-            self._armed.pop(0)
-        self._breaking = False
+        self.in_control = True
+        try:
+            while self._armed:
+                self.control.remove_toxic(self.proxy_name, self._armed[0])
+                self._armed.pop(0)
+            self._breaking = False
+        finally:
+            self.in_control = False
 
 
 def _packed_size(command: bytes | str | Iterable[bytes]) -> int:
@@ -250,7 +266,7 @@ class RoundTripConnection(Connection):
         injector = self.fault_injector
         if self._handshaking:
             self.handshake_sends += 1
-        elif injector is not None and injector.in_operation:
+        elif injector is not None and injector.in_operation and not injector.in_control:
             self._before_round_trip(injector, command)
         super().send_packed_command(command, check_health)
 

@@ -219,3 +219,21 @@ def test_a_control_failure_at_cleanup_is_raised_at_exit(private_services):
         client.set("a", "v")
         toxiproxy_process(private_services).kill()
     assert run.fired == [Fault(FaultKind.LATENCY)]
+
+
+def test_a_round_trip_sent_while_the_injector_talks_to_toxiproxy_is_not_the_operations(
+        qc_injector, qc_faulted_client, monkeypatch):
+    # Python may collect a redis-py pipeline at any allocation, and its __del__ sends UNWATCH
+    # through our connection: here, from inside the call that removes a toxic.
+    remove = qc_injector.control.remove_toxic
+
+    def remove_while_a_pipeline_is_collected(proxy: str, name: str) -> None:
+        qc_faulted_client.ping()
+        remove(proxy, name)
+
+    monkeypatch.setattr(qc_injector.control, "remove_toxic",
+                        remove_while_a_pipeline_is_collected)
+    with qc_injector.operation([Fault(FaultKind.LATENCY, 1)]) as run:
+        qc_faulted_client.set("a", "1")
+        qc_faulted_client.set("b", "2")  # removes round trip 1's toxic first
+    assert run.round_trips == 2
