@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from cli_runs import default_sigint, start_command
+from process_state import running
 
 from harness.config import ServicesConfig
 from harness.errors import InfrastructureError
@@ -26,16 +27,6 @@ from harness.services import open_services
 
 DATA = Path(__file__).parent / "data"
 GONE_WITHIN = 10.0  # seconds; a bound on waiting, not a speed claim
-
-
-def running(pid: int) -> bool:
-    """True while `pid` exists and is not a zombie (an unreaped child is not running)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    state = stat.rpartition(")")[2].split()[0]
-    return state not in ("Z", "X")
 
 
 def wait_until_gone(pids: list[int]) -> list[int]:

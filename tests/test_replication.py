@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 import redis
 from cli_runs import run_cli
+from process_state import running
 
 from harness.binaries import find_binary
 from harness.config import ServicesConfig
@@ -47,14 +48,6 @@ def synced(replicated: ReplicatedServices) -> ReplicatedServices:
     replicated.control.reset()
     replicated.wait_synced()
     return replicated
-
-
-def running(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return stat.rpartition(")")[2].split()[0] not in ("Z", "X")
 
 
 def client(endpoint: object) -> redis.Redis:

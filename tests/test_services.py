@@ -15,20 +15,13 @@ from pathlib import Path
 
 import pytest
 import redis
+from process_state import running
 
 from harness.config import ServicesConfig
 from harness.errors import InfrastructureError, ToxiproxyError, UsageError
 from harness.ports import LOOPBACK, free_port
 from harness.services import Services, docker_available, open_services
 from harness.toxiproxy import Toxic, ToxiproxyControl
-
-
-def running(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return stat.rpartition(")")[2].split()[0] not in ("Z", "X")
 
 
 def command_name(pid: int) -> str:
