@@ -25,7 +25,7 @@ from typing import Any
 
 from harness.target import Job
 from queue_impl.reference import DEQUEUE, ENQUEUE, REQUEUE_EXPIRED
-from queue_impl.variant_base import ScriptVariant, Variant, defective
+from queue_impl.variant_base import ScriptVariant, Variant, catalogue, defective
 
 WRITE_WITHOUT_CHECK = defective(ENQUEUE, "local existing = redis.call('GET', KEYS[1])\n"
                                 "if existing then return existing end\n", "")
@@ -105,19 +105,16 @@ make_check_then_act_idempotency = CheckThenActIdempotency
 make_lease_by_read_then_write = LeaseByReadThenWrite
 make_requeue_read_then_put_back = RequeueReadThenPutBack
 
-RACE_VARIANTS: dict[str, Variant] = {
-    variant.id: variant
-    for variant in (
-        Variant("RACE-1", "check-then-act-idempotency",
-                "enqueue GETs the idempotency key, then writes the job in another round "
-                "trip: one request submitted twice at once makes two jobs",
-                CheckThenActIdempotency, __name__),
-        Variant("RACE-2", "lease-by-read-then-write",
-                "dequeue reads the head of pending, then leases it in another round trip: "
-                "two workers lease one job", LeaseByReadThenWrite, __name__),
-        Variant("RACE-3", "requeue-read-then-put-back",
-                "requeue_expired reads the ended leases, then puts them back in another "
-                "round trip: a job completed meanwhile is queued again",
-                RequeueReadThenPutBack, __name__),
-    )
-}
+RACE_VARIANTS: dict[str, Variant] = catalogue(
+    Variant("RACE-1", "check-then-act-idempotency",
+            "enqueue GETs the idempotency key, then writes the job in another round "
+            "trip: one request submitted twice at once makes two jobs",
+            CheckThenActIdempotency, __name__),
+    Variant("RACE-2", "lease-by-read-then-write",
+            "dequeue reads the head of pending, then leases it in another round trip: "
+            "two workers lease one job", LeaseByReadThenWrite, __name__),
+    Variant("RACE-3", "requeue-read-then-put-back",
+            "requeue_expired reads the ended leases, then puts them back in another "
+            "round trip: a job completed meanwhile is queued again",
+            RequeueReadThenPutBack, __name__),
+)

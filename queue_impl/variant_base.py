@@ -27,6 +27,11 @@ class Variant:
         return f"{self.module}:make_{self.name.replace('-', '_')}"
 
 
+def catalogue(*variants: Variant) -> dict[str, Variant]:
+    """Variants by id, in the order given (the `variant:ID` target family reads it)."""
+    return {variant.id: variant for variant in variants}
+
+
 class ScriptVariant(ReferenceQueue):
     """The reference with one of its scripts replaced: `script` is (the attribute that holds
     it, e.g. "_dequeue"; the variant's source, run after the Lua prelude)."""
