@@ -185,7 +185,7 @@ class Driver:
         op = self.history.invoke(self.process, call.kind, call.args)
         attempt = self._attempt(self.clients[0], call, faults, self.deadline.call)
         self.last_round_trips = attempt.trips
-        self._record(op, attempt, faults)
+        self._record(op, attempt)
         if attempt.fired and attempt.outcome is not Outcome.OK:
             self._settle()
         self._observe(op)
@@ -227,9 +227,9 @@ class Driver:
                 raise error  # a harness error met on a client's thread
             attempts.append(attempt)
         overlap = " ".join(f"#{op.index}" for op in ops) + f": {interleaving.describe()}"
-        for op, attempt, (_, _, faults) in zip(ops, attempts, steps, strict=True):
+        for op, attempt in zip(ops, attempts, strict=True):
             op.overlap = overlap
-            self._record(op, attempt, faults)
+            self._record(op, attempt)
         if any(a.fired and a.outcome is not Outcome.OK for a in attempts):
             self._settle()
         self._observe_overlapping(ops)
@@ -264,7 +264,7 @@ class Driver:
         attempt.fault = describe_faults(faults, run.fired, run.trips)
         return attempt
 
-    def _record(self, op: Operation, attempt: Attempt, faults: Sequence[Fault]) -> None:
+    def _record(self, op: Operation, attempt: Attempt) -> None:
         op.fault = attempt.fault
         op.refusal = attempt.refusal
         self.history.complete(op, attempt.outcome, attempt.value, attempt.error,
