@@ -43,6 +43,8 @@ from harness.workdirs import make_workdir
 
 LINK_PROXY = "replication"  # the Toxiproxy proxy the replica reaches its primary through
 LAG_TOXIC = "replication-lag"
+LAG_TAIL_TOXIC = "replication-lag-tail"  # a pass-through behind the lag (see lag())
+FREEZE_TOXIC = "failover-freeze"  # timeout toxics that hold both proxies still in a failover
 SYNC_PROBE = "queue-chaos:sync-probe"  # a channel nobody subscribes to
 WAIT_STEP_MS = 200  # one WAIT of wait_synced, well below the client's 2 s socket timeout
 SYNC_TIMEOUT = 10.0  # seconds for a replica to be online and have every write
@@ -66,6 +68,11 @@ class FailoverRecord:
     @property
     def unreplicated_bytes(self) -> int:
         return max(0, self.primary_offset - self.replica_offset)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"start": round(self.start, 3), "end": round(self.end, 3), "what": self.what,
+                "primary_offset": self.primary_offset, "replica_offset": self.replica_offset,
+                "unreplicated_bytes": self.unreplicated_bytes, "link_up": self.link_up}
 
     def describe(self) -> str:
         link = "up" if self.link_up else "down"
@@ -156,9 +163,15 @@ class ReplicatedServices(Services):
 
     # --- the nemesis -----------------------------------------------------------------------
     def lag(self, ms: int) -> None:
-        """Delay the replication stream (primary to replica) by `ms` milliseconds."""
-        self.control.add_toxic(self.link_proxy_name, Toxic(
-            LAG_TOXIC, "latency", stream="downstream", attributes={"latency": ms}))
+        """Delay the replication stream (primary to replica) by `ms` milliseconds.
+
+        A pass-through toxic goes behind the lag: adding a toxic interrupts the last one of
+        the chain, and an interrupted latency toxic sends what it holds at once; with the
+        tail last, the failover's freeze leaves the lagging data where it is."""
+        for toxic in (Toxic(LAG_TOXIC, "latency", stream="downstream", attributes={"latency": ms}),
+                      Toxic(LAG_TAIL_TOXIC, "latency", stream="downstream",
+                            attributes={"latency": 0})):
+            self.control.add_toxic(self.link_proxy_name, toxic)
 
     def cut_link(self) -> None:
         """Cut the replication link: the proxy's listener and connections close, so the
@@ -166,24 +179,48 @@ class ReplicatedServices(Services):
         self.control.set_enabled(self.link_proxy_name, False)
 
     def restore_link(self) -> None:
-        self.control.remove_toxic(self.link_proxy_name, LAG_TOXIC)
+        self._thaw(self.link_proxy_name)
         self.control.set_enabled(self.link_proxy_name, True)
 
     def failover(self, clock: Callable[[], float] = time.monotonic) -> FailoverRecord:
         """Promote the replica (REPLICAOF NO ONE), point the target's proxy and the link at
-        it, and demote the old primary to its replica; recorded as a fault window."""
+        it, and demote the old primary to its replica; recorded as a fault window.
+
+        Repointing a proxy drops its connections, and a Toxiproxy toxic holding data for a
+        connection that is gone (a lagging link, a latency window on the target's proxy)
+        wedges Toxiproxy's control API when it is removed (toxiproxy #558, open in 2.12).
+        So both proxies are frozen first (a timeout toxic at the end of each chain swallows
+        what the others still pass on: the replica gets nothing more, as when a primary
+        dies), and every toxic goes after the repointing, the freezes last. A failover
+        thus ends whatever trouble the proxies had."""
         start = clock()
         old, new = self.redis, self.replica
+        proxies = (self.proxy_name, self.link_proxy_name)
+        for proxy in proxies:
+            self._freeze(proxy)
         primary_offset, replica_offset, link_up = self._offsets()
         self._command(new, "REPLICAOF", "NO", "ONE")
         self.control.set_upstream(self.proxy_name, str(new))
         self.control.set_upstream(self.link_proxy_name, str(new))
         self._command(old, "REPLICAOF", self.link.host, self.link.port)
         self.redis, self.replica = new, old
+        for proxy in proxies:
+            self._thaw(proxy)
         record = FailoverRecord(start, clock(), f"failover: {new} promoted, {old} demoted",
                                 primary_offset, replica_offset, link_up)
         self.failovers.append(record)
         return record
+
+    def _freeze(self, proxy: str) -> None:
+        for stream in ("upstream", "downstream"):
+            self.control.add_toxic(proxy, Toxic(f"{FREEZE_TOXIC}-{stream}", "timeout", stream,
+                                                attributes={"timeout": 0}))
+
+    def _thaw(self, proxy: str) -> None:
+        """Every toxic of `proxy`, the freezes last (until then they take what others pass)."""
+        names = [t["name"] for t in self.control.toxics(proxy)]
+        for name in sorted(names, key=lambda n: n.startswith(FREEZE_TOXIC)):
+            self.control.remove_toxic(proxy, name)
 
 
 @contextlib.contextmanager

@@ -44,6 +44,21 @@ class CutLink(ReplicationStep):
 
 
 @dataclass(frozen=True)
+class LagLink(ReplicationStep):
+    """Once the replica has everything, delay the replication stream by `ms`: the link stays
+    up, and what the primary writes next reaches the replica only that much later."""
+
+    ms: int = 1000
+
+    def perform(self, driver: Driver, ctx: Context, faults: Sequence[Fault]) -> None:
+        services = self.replicated(driver)
+        services.wait_synced()
+        services.lag(self.ms)
+        ctx.nemesis.append(f"replication link {self.ms} ms late from "
+                           f"{driver.history.now():.3f} s (replica in sync before)")
+
+
+@dataclass(frozen=True)
 class CaughtUp(ReplicationStep):
     """Wait until the replica has everything the primary wrote (the link must be up)."""
 
@@ -93,4 +108,18 @@ FAILOVER_1 = Scenario(
     steps=(CutLink(), Enqueue("r1"), Failover()),
 )
 
-SCENARIOS = (FAILOVER_1,)
+FAILOVER_2 = Scenario(
+    id="FAILOVER-2",
+    title="An acknowledged enqueue lost in a failover while replication lags",
+    severity=Severity.CRITICAL,
+    breaks="no_lost_jobs",
+    source="field: replication lag is the everyday form of FAILOVER-1 (redis.io "
+           "replication, WAIT; shared/FIELD-NOTES.md)",
+    says="the link is up but the replication stream runs a second late; the primary "
+         "acknowledges an enqueue, the replica is promoted before the stream delivers it, "
+         "and the acknowledged job is gone",
+    fix="acknowledge a write only once WAIT says a replica has it (reference-wait)",
+    steps=(LagLink(1000), Enqueue("r1"), Failover()),
+)
+
+SCENARIOS = (FAILOVER_1, FAILOVER_2)
