@@ -6,7 +6,15 @@ import pytest
 
 from harness.errors import UsageError
 from harness.nightly.budget import format_duration, parse_duration
-from harness.nightly.schedule import COMBINABLE, NemesisKind, ScheduleShape, draw_schedule
+from harness.nightly.schedule import (
+    COMBINABLE,
+    NETWORK_KINDS,
+    NemesisKind,
+    ScheduleShape,
+    draw_schedule,
+)
+
+WITH_FAILOVER = ScheduleShape(kinds=(*NETWORK_KINDS, NemesisKind.FAILOVER))
 
 
 def test_the_same_seed_gives_the_same_schedule():
@@ -18,8 +26,39 @@ def test_another_seed_gives_another_schedule():
 
 
 @pytest.mark.parametrize("seed", range(20))
-def test_a_minute_meets_every_fault_kind(seed):
-    assert draw_schedule(seed, 60.0).kinds() == set(NemesisKind)
+def test_a_minute_meets_every_network_fault_kind(seed):
+    assert draw_schedule(seed, 60.0).kinds() == set(NETWORK_KINDS)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_a_run_without_replicas_never_draws_a_failover(seed):
+    assert not any(w.fails_over or w.link for w in draw_schedule(seed, 3600.0).windows)
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_a_minute_with_replicas_meets_a_failover(seed):
+    assert NemesisKind.FAILOVER in draw_schedule(seed, 60.0, WITH_FAILOVER).kinds()
+
+
+def test_a_failover_window_troubles_the_link_and_adds_no_toxic_of_its_own():
+    windows = [w for w in draw_schedule(3, 3600.0, WITH_FAILOVER).windows if w.fails_over]
+    alone = [w for w in windows if w.kinds == (NemesisKind.FAILOVER,)]
+    assert alone and all(not w.toxics for w in alone)
+    assert all(w.link is not None for w in windows)
+    assert {w.link.cut for w in windows} == {True, False}, "an hour has cut and late links"
+    assert all(w.link.lag_ms > 0 for w in windows if not w.link.cut)
+
+
+def test_a_failover_shares_windows_with_network_kinds_but_not_proxy_down():
+    pairs = [w.kinds for w in draw_schedule(8, 3600.0, WITH_FAILOVER).windows
+             if len(w.kinds) == 2 and w.fails_over]
+    assert pairs, "an hour has a failover combined with network trouble"
+    assert all(NemesisKind.PROXY_DOWN not in pair for pair in pairs)
+
+
+def test_a_failover_window_serialises_its_link():
+    window = next(w for w in draw_schedule(3, 600.0, WITH_FAILOVER).windows if w.fails_over)
+    assert window.to_json()["link"] == {"cut": window.link.cut, "lag_ms": window.link.lag_ms}
 
 
 @pytest.mark.parametrize("budget", [3.0, 10.0, 60.0, 3600.0])

@@ -29,6 +29,7 @@ from harness.invariants import Violation
 from harness.nightly.artifacts import link_latest, write_artifacts
 from harness.nightly.progress import progress_for
 from harness.nightly.run import NightlyOptions, NightlyResult, NightlyRun
+from harness.replication import replicated_services
 from harness.services import open_services
 from harness.target import load_factory
 
@@ -66,6 +67,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                              "default 1, 0: none)")
     parser.add_argument("--no-nemesis", dest="nemesis", action="store_false",
                         help="no faults (a baseline to compare throughput with)")
+    parser.add_argument("--failover", action="store_true",
+                        help="run on a primary with a replica (started here; local backend "
+                             "only) and add failover windows to the schedule: the replication "
+                             "link lags or is cut, then the replica is promoted")
     parser.add_argument("--no-machine", dest="machine", action="store_false",
                         help="skip the stateful machine after the workload")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
@@ -100,7 +105,8 @@ def run(args: argparse.Namespace) -> int:
     options = NightlyOptions(budget=args.budget, target=args.target, seed=seed,
                              producers=args.producers, workers=args.workers,
                              racers=args.racers,
-                             nemesis=args.nemesis, machine=args.machine,
+                             nemesis=args.nemesis, failover=args.failover,
+                             machine=args.machine,
                              database=args.database, op_timeout=args.op_timeout)
     out, is_default = _out_dir(args.out)
     progress = progress_for(options.budget, sys.stderr, quiet=args.quiet)
@@ -109,7 +115,8 @@ def run(args: argparse.Namespace) -> int:
     config = services_config(args)
     result: NightlyResult | None = None
     try:
-        with open_services(config) as services:
+        opened = replicated_services(config) if options.failover else open_services(config)
+        with opened as services:
             result = NightlyRun(options, services, out, progress).execute()
     except (InfrastructureError, KeyboardInterrupt) as exc:
         if result is None:  # the servers did not start, or a signal came first: a report

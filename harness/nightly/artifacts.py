@@ -119,6 +119,7 @@ def _violation_entries(result: NightlyResult, reported: list[Violation]) -> list
     ordered = sorted(reported, key=lambda v: v.severity.rank)[: journal_module.MAX_DETAILED]
     traces = minimal_traces(result.out / HISTORY_FILE,
                             [(v.operations, v.evidence) for v in ordered])
+    failovers = [w.failover.to_json() for w in result.applied if w.failover is not None]
     replay = result.options.replay_command()
     return [
         {
@@ -130,10 +131,38 @@ def _violation_entries(result: NightlyResult, reported: list[Violation]) -> list
             "operations": list(v.operations),
             "trace": trace,
             "race": race_of(v, trace),
+            "failover": failover_after(v, trace, failovers),
             "replay": replay,
         }
         for i, (v, trace) in enumerate(zip(ordered, traces, strict=True))
     ]
+
+
+def failover_after(violation: Violation, trace: list[dict[str, Any]],
+                   failovers: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The first failover that ended after every operation a violation names had completed:
+    for an acknowledged job that is gone, the evidence that it was acknowledged by the old
+    primary (before the failover, or while it was under way) and the replica promoted
+    without it."""
+    named = [op for op in trace if op["index"] in violation.operations]
+    if not named or any(op.get("completed_at") is None for op in named):
+        return None
+    done = max(op["completed_at"] for op in named)
+    later = [f for f in failovers if f["end"] >= done]
+    if not later:
+        return None
+    first = min(later, key=lambda f: f["start"])
+    when = (f"completed {first['start'] - done:.3f} s before the failover at "
+            f"{first['start']:.3f} s" if done <= first["start"] else
+            f"completed during the failover ({first['start']:.3f}-{first['end']:.3f} s), "
+            "before the proxy was pointed at the new primary")
+    return first | {
+        "seconds_after": round(first["start"] - done, 3),
+        "says": (f"{when}, which promoted a replica {first['unreplicated_bytes']} bytes of "
+                 f"replication stream behind the old primary (link "
+                 f"{'up' if first['link_up'] else 'down'}): written on the old primary, "
+                 "never replicated"),
+    }
 
 
 def race_of(violation: Violation, trace: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -176,6 +205,7 @@ def _faults(result: NightlyResult) -> dict[str, Any]:
         "nemesis": result.options.nemesis,
         "planned": len(result.schedule.windows) if result.schedule else 0,
         "applied": applied,
+        "failovers": [w["failover"] for w in applied if "failover" in w],
         "by_kind": by_kind,
     }
 
@@ -203,6 +233,7 @@ def journal_of(result: NightlyResult) -> dict[str, Any]:
             "producers": options.producers,
             "workers": options.workers,
             "nemesis": options.nemesis,
+            "failover": options.failover,
             "lease_seconds": options.workload.lease_seconds,
             "op_timeout_seconds": options.op_timeout,
             "client_policy": options.policy.describe(),

@@ -10,6 +10,7 @@ verdict (a dead Redis must read as "infrastructure", never as "lost jobs").
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import signal
 import threading
 import time
@@ -32,12 +33,13 @@ from harness.nightly.machine_step import run_stateful_machine
 from harness.nightly.nemesis import AppliedWindow, Nemesis
 from harness.nightly.progress import ProgressSink, QuietProgress, Tick
 from harness.nightly.recorder import Recorder
-from harness.nightly.schedule import Schedule, ScheduleShape, draw_schedule
+from harness.nightly.schedule import NemesisKind, Schedule, ScheduleShape, draw_schedule
 from harness.nightly.timeseries import TimeSeries
 from harness.nightly.workload import Producer, Racer, Worker, WorkloadShape
 from harness.op_deadline import DEFAULT_OP_TIMEOUT, LIVENESS, OpDeadline
 from harness.redis_client import ClientPolicy, build_client
 from harness.registries import RegistryFamily
+from harness.replication import ReplicatedServices
 from harness.report.metrics import RunMetrics
 from harness.services import Services
 from harness.snapshot import take_snapshot
@@ -60,6 +62,7 @@ class NightlyOptions:
     workers: int = 3
     racers: int = 1  # threads making two calls at once (nightly.workload.Racer), 2 targets each
     nemesis: bool = True
+    failover: bool = False  # a primary and a replica; failover windows in the schedule
     machine: bool = True
     workload: WorkloadShape = field(default_factory=WorkloadShape)
     schedule: ScheduleShape = field(default_factory=ScheduleShape)
@@ -94,6 +97,8 @@ class NightlyOptions:
             command += f" --racers {self.racers}"
         if not self.nemesis:
             command += " --no-nemesis"
+        if self.failover:
+            command += " --failover"
         if self.database:
             command += f" --database {parse_database(self.database).display()}"
         if self.op_timeout != DEFAULT_OP_TIMEOUT:
@@ -103,7 +108,10 @@ class NightlyOptions:
     def planned_schedule(self) -> Schedule:
         if not self.nemesis:
             return Schedule(self.seed, self.workload_budget, ())
-        return draw_schedule(self.seed, self.workload_budget, self.schedule)
+        shape = self.schedule
+        if self.failover and NemesisKind.FAILOVER not in shape.kinds:
+            shape = dataclasses.replace(shape, kinds=(*shape.kinds, NemesisKind.FAILOVER))
+        return draw_schedule(self.seed, self.workload_budget, shape)
 
 
 @dataclass
@@ -245,8 +253,10 @@ class NightlyRun:
         self.history = History.to_file(self.out / HISTORY_FILE, keep=False)
         result.series = TimeSeries.to_file(self.out / TIMESERIES_FILE)
         result.schedule = options.planned_schedule()
+        replication = self.services if isinstance(self.services, ReplicatedServices) else None
         self.nemesis = Nemesis(self.services.control, self.services.proxy_name,
-                               result.schedule, self.history.now, self.stop)
+                               result.schedule, self.history.now, self.stop,
+                               replication=replication)
         self.recorder = Recorder(self.history, self.checker, result.series, result.metrics,
                                  self.nemesis.active_label,
                                  deadline=OpDeadline(options.op_timeout))

@@ -8,6 +8,11 @@ budget always give the same schedule: a night's failure replays with `--seed`.
 
 Unlike the per-round-trip injector of the state machine, a window's toxics apply to every
 connection through the proxy for the whole window.
+
+A run on a primary with a replica (`--failover`) also draws failover windows: the
+replication link lags or is cut for the window, and at its end the replica is promoted
+(harness.replication). Without replicas the draws are exactly those of a plain run, so an
+old seed replays the same schedule.
 """
 
 from __future__ import annotations
@@ -30,10 +35,13 @@ class NemesisKind(StrEnum):
     SLICER = "slicer"  # requests sliced into small chunks and cut part-way
     BANDWIDTH = "bandwidth"  # replies throttled to a few KB/s
     PROXY_DOWN = "proxy_down"  # the proxy disabled: listener and connections closed
+    FAILOVER = "failover"  # replication lags or is cut, then the replica is promoted
 
 
+# What a run without replicas draws from (FAILOVER needs harness.replication).
+NETWORK_KINDS = tuple(k for k in NemesisKind if k is not NemesisKind.FAILOVER)
 # Kinds that may share a window; proxy_down leaves nothing for another kind to act on.
-COMBINABLE = tuple(k for k in NemesisKind if k is not NemesisKind.PROXY_DOWN)
+COMBINABLE = tuple(k for k in NETWORK_KINDS if k is not NemesisKind.PROXY_DOWN)
 # Pairs that would stack two limit_data toxics on one stream: kept apart.
 _CLASHING = frozenset({frozenset({NemesisKind.LIMIT_DATA, NemesisKind.SLICER})})
 
@@ -47,6 +55,21 @@ class ScheduleShape:
     quiet: tuple[float, float] = (0.5, 2.5)  # healing between windows
     length: tuple[float, float] = (0.5, 3.0)  # one window
     combine_probability: float = 0.3  # after the first round: two kinds at once
+    kinds: tuple[NemesisKind, ...] = NETWORK_KINDS  # what windows are drawn from
+
+
+@dataclass(frozen=True)
+class LinkTrouble:
+    """What a failover window does to the replication link until the promotion."""
+
+    cut: bool  # the link is down: nothing written in the window reaches the replica
+    lag_ms: int  # otherwise the stream is this late: the window's last writes are missed
+
+    def describe(self) -> str:
+        return "link cut" if self.cut else f"link {self.lag_ms} ms late"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"cut": self.cut, "lag_ms": self.lag_ms}
 
 
 @dataclass(frozen=True)
@@ -58,10 +81,15 @@ class Window:
     end: float
     kinds: tuple[NemesisKind, ...]
     toxics: tuple[Toxic, ...]
+    link: LinkTrouble | None = None  # a failover window's trouble on the replication link
 
     @property
     def proxy_down(self) -> bool:
         return NemesisKind.PROXY_DOWN in self.kinds
+
+    @property
+    def fails_over(self) -> bool:
+        return NemesisKind.FAILOVER in self.kinds
 
     @property
     def label(self) -> str:
@@ -72,13 +100,14 @@ class Window:
         return self.end - self.start
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data = {
             "index": self.index,
             "start": round(self.start, 3),
             "end": round(self.end, 3),
             "kinds": [str(k) for k in self.kinds],
             "toxics": [t.as_json() for t in self.toxics],
         }
+        return data | ({"link": self.link.to_json()} if self.link else {})
 
 
 @dataclass(frozen=True)
@@ -128,16 +157,25 @@ def draw_toxics(kind: NemesisKind, rng: random.Random, name: str) -> list[Toxic]
     if kind is NemesisKind.BANDWIDTH:
         rate = rng.choice((1, 4, 16))  # KB/s
         return [Toxic(name, "bandwidth", "downstream", attributes={"rate": rate})]
-    if kind is NemesisKind.PROXY_DOWN:
-        return []
+    if kind in (NemesisKind.PROXY_DOWN, NemesisKind.FAILOVER):
+        return []  # a failover's trouble is on the replication link (draw_link)
     raise ValueError(f"no toxics for {kind!r}")
+
+
+LINK_LAGS_MS = (100, 400, 1500)  # how late the replication stream runs in a failover window
+
+
+def draw_link(rng: random.Random) -> LinkTrouble:
+    """A failover window's link: cut half the time, else late by a drawn delay."""
+    cut = rng.random() < 0.5
+    return LinkTrouble(cut, 0 if cut else rng.choice(LINK_LAGS_MS))
 
 
 def draw_schedule(seed: int, budget: float, shape: ScheduleShape | None = None) -> Schedule:
     """The fault windows of a run of `budget` seconds; a function of (seed, budget, shape) only."""
     shape = shape or ScheduleShape()
     rng = random.Random(seed)
-    first_round = list(NemesisKind)
+    first_round = list(shape.kinds)
     rng.shuffle(first_round)
     warmup = min(shape.warmup, budget * 0.1)
     last_end = budget - min(shape.settle, budget * 0.15)
@@ -150,23 +188,29 @@ def draw_schedule(seed: int, budget: float, shape: ScheduleShape | None = None) 
         end = min(t + length, last_end)
         if first_round:
             kinds: tuple[NemesisKind, ...] = (first_round.pop(0),)
-        elif rng.random() < shape.combine_probability:
-            kinds = _draw_pair(rng)
+        elif rng.random() < shape.combine_probability and len(_combinable(shape)) >= 2:
+            kinds = _draw_pair(rng, _combinable(shape))
         else:
-            kinds = (rng.choice(list(NemesisKind)),)
+            kinds = (rng.choice(list(shape.kinds)),)
         index = len(windows)
         toxics = [
             toxic
             for kind in kinds
             for toxic in draw_toxics(kind, rng, f"nemesis-{index}-{kind}")
         ]
-        windows.append(Window(index, round(t, 3), round(end, 3), kinds, tuple(toxics)))
+        link = draw_link(rng) if NemesisKind.FAILOVER in kinds else None
+        windows.append(Window(index, round(t, 3), round(end, 3), kinds, tuple(toxics), link))
         t = end + rng.uniform(*shape.quiet)
     return Schedule(seed, budget, tuple(windows))
 
 
-def _draw_pair(rng: random.Random) -> tuple[NemesisKind, ...]:
+def _combinable(shape: ScheduleShape) -> tuple[NemesisKind, ...]:
+    """The shape's kinds that may share a window (a failover goes with any network kind)."""
+    return tuple(k for k in (*COMBINABLE, NemesisKind.FAILOVER) if k in shape.kinds)
+
+
+def _draw_pair(rng: random.Random, combinable: tuple[NemesisKind, ...]) -> tuple[NemesisKind, ...]:
     while True:
-        pair = tuple(sorted(rng.sample(COMBINABLE, 2)))
+        pair = tuple(sorted(rng.sample(combinable, 2)))
         if frozenset(pair) not in _CLASHING:
             return pair

@@ -14,7 +14,8 @@ Schema version 1 (JOURNAL_SCHEMA below is the JSON Schema; fields marked * alway
                     client_policy, backend, started_at, finished_at (ISO 8601
                     UTC), workload_seconds, drain_seconds, total_seconds, phase_seconds
                     ({setup, workload, stop, drain, judge, machine}: where the time went),
-                    interrupted, replay_command}
+                    interrupted, replay_command, failover (a primary with a replica and
+                    failover windows; added later, not required)}
   versions*        {redis, redis_server, toxiproxy, python, queue_chaos, target} (strings;
                     "unknown" when a server could not be asked; redis is the Redis version
                     the server speaks, redis_server its own name and version: "valkey 9.1.2")
@@ -26,7 +27,9 @@ Schema version 1 (JOURNAL_SCHEMA below is the JSON Schema; fields marked * alway
   violations*      [{id, invariant, severity, message, evidence, operations (history
                      indexes), trace (operations from history.jsonl, see below), replay,
                      race (the named operations that overlapped in time, or []; added
-                     later, not required)}]
+                     later, not required), failover (null, or the first failover after
+                     the named operations completed: a failovers entry with seconds_after
+                     and says; added later, not required)}]
                    at most MAX_DETAILED of them; violations_by_invariant has the full counts
   violations_by_invariant*  {invariant: count}
   notes*           what the checker did not check in this run, and why (strings)
@@ -37,7 +40,11 @@ Schema version 1 (JOURNAL_SCHEMA below is the JSON Schema; fields marked * alway
                     by_kind {kind: {ok, fail, unknown}}, harness_overhead_us_per_op,
                     worker_deaths}
   faults*          {nemesis (bool), planned (count), applied [{index, kinds, toxics, start,
-                    end, applied_start, applied_end}], by_kind {kind: {windows, seconds}}}
+                    end, applied_start, applied_end, link ({cut, lag_ms}: a failover window's
+                    replication link), failover (the promotion that closed it: {start, end,
+                    what, primary_offset, replica_offset, unreplicated_bytes, link_up})}],
+                    by_kind {kind: {windows, seconds}}, failovers (those promotions; link,
+                    failover and failovers added later, not required)}
   drain*           {requeued, retried_requests, unresolved_requests, finished, emptied,
                     timed_out, seconds} or {} when the run never reached it
   stateful_machine*  {status: passed | failed | not_run | error, detail, invariants_violated,
@@ -84,6 +91,14 @@ def _object(properties: dict[str, Any], required: list[str] | None = None) -> di
     }
 
 
+_FAILOVER = _object({"start": _NUM, "end": _NUM, "what": _STR, "primary_offset": _INT,
+                     "replica_offset": _INT, "unreplicated_bytes": _INT, "link_up": _BOOL})
+_RUN_FIELDS = (  # failover was added later: not required
+    "target", "target_factory", "seed", "budget_seconds", "producers", "workers", "nemesis",
+    "lease_seconds", "op_timeout_seconds", "client_policy", "backend", "started_at",
+    "finished_at", "workload_seconds", "drain_seconds", "total_seconds", "phase_seconds",
+    "interrupted", "replay_command")
+
 JOURNAL_SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "title": "queue-chaos nightly journal",
@@ -101,7 +116,8 @@ JOURNAL_SCHEMA: dict[str, Any] = {
             "phase_seconds": {"type": "object", "additionalProperties": _NUM},
             "interrupted": _BOOL,
             "replay_command": _STR,
-        }),
+            "failover": _BOOL,
+        }, [*_RUN_FIELDS]),
         "versions": _object({k: _STR for k in
                              ("redis", "redis_server", "toxiproxy", "python", "queue_chaos",
                               "target")},  # redis_server was added later: not required
@@ -120,6 +136,7 @@ JOURNAL_SCHEMA: dict[str, Any] = {
             "evidence": {"type": "object"}, "operations": {"type": "array", "items": _INT},
             "trace": {"type": "array", "items": {"type": "object"}}, "replay": _STR,
             "race": {"type": "array", "items": {"type": "object"}},
+            "failover": {"type": ["object", "null"]},
         }, ["id", "invariant", "severity", "message", "evidence", "operations", "trace",
             "replay"])},
         "violations_by_invariant": {"type": "object", "additionalProperties": _INT},
@@ -139,10 +156,13 @@ JOURNAL_SCHEMA: dict[str, Any] = {
                 "index": _INT, "kinds": {"type": "array", "items": _STR},
                 "toxics": {"type": "array"}, "start": _NUM, "end": _NUM,
                 "applied_start": _NUM, "applied_end": _NUM,
-            })},
+                "link": _object({"cut": _BOOL, "lag_ms": _INT}),
+                "failover": _FAILOVER,
+            }, ["index", "kinds", "toxics", "start", "end", "applied_start", "applied_end"])},
+            "failovers": {"type": "array", "items": _FAILOVER},
             "by_kind": {"type": "object", "additionalProperties": _object(
                 {"windows": _INT, "seconds": _NUM})},
-        }),
+        }, ["nemesis", "planned", "applied", "by_kind"]),
         "drain": {"type": "object"},
         "stateful_machine": _object({
             "status": {"enum": ["passed", "failed", "not_run", "error"]}, "detail": _STR,

@@ -28,6 +28,7 @@ KIND_COLOURS = {
     "slicer": "#2e86ab",
     "bandwidth": "#8ac926",
     "proxy_down": "#555555",
+    "failover": "#d62828",
 }
 OUTCOME_COLOURS = {"ok": "#2a9d8f", "unknown": "#e9c46a", "fail": "#e76f51"}
 _WIDTH, _HEIGHT, _DPI = 11.0, 3.6, 100
@@ -52,6 +53,8 @@ def _shade(axes: Axes, windows: Sequence[Mapping[str, Any]]) -> list[Patch]:
             axes.axvspan(start, end, ymin=i * share, ymax=(i + 1) * share, color=colour,
                          alpha=0.28, linewidth=0)
             seen.setdefault(kind, Patch(color=colour, alpha=0.5, label=kind))
+        if "failover" in kinds:  # the promotion happens as the window closes
+            axes.axvline(end, color=KIND_COLOURS["failover"], linewidth=1.5)
     return [seen[k] for k in KIND_COLOURS if k in seen]
 
 
