@@ -178,12 +178,13 @@ class Driver:
         except redis.RedisError as exc:
             raise InfrastructureError(f"Redis stopped answering the checker: {exc}") from exc
 
-    def perform(self, call: Call, faults: Sequence[Fault] = ()) -> Operation:
-        """Run `call` alone on client A: invoke, arm `faults`, record ok/fail/unknown,
-        snapshot, observe. Infra errors raise; so does OperationHung, once the hung
-        operation is recorded and judged (liveness)."""
-        op = self.history.invoke(self.process, call.kind, call.args)
-        attempt = self._attempt(self.clients[0], call, faults, self.deadline.call)
+    def perform(self, call: Call, faults: Sequence[Fault] = (), *, client: int = 0) -> Operation:
+        """Run `call` alone on one client (A unless told): invoke, arm `faults`, record
+        ok/fail/unknown, snapshot, observe. Infra errors raise; so does OperationHung, once
+        the hung operation is recorded and judged (liveness)."""
+        process = self.process if client == 0 else f"{self.process}-{self.clients[client].name}"
+        op = self.history.invoke(process, call.kind, call.args)
+        attempt = self._attempt(self.clients[client], call, faults, self.deadline.call)
         self.last_round_trips = attempt.trips
         self._record(op, attempt)
         if attempt.fired and attempt.outcome is not Outcome.OK:
@@ -330,9 +331,10 @@ class Driver:
         return known or ghost_job_id(request)
 
     def enqueue(self, request: Request, faults: Sequence[Fault] = (),
-                healed: bool = False) -> Operation:
+                healed: bool = False, *, client: int = 0) -> Operation:
         return self.perform(calls.enqueue(request.workspace_id, request.payload,
-                                          request.client_request_id, healed), faults)
+                                          request.client_request_id, healed), faults,
+                            client=client)
 
     def update_status(self, request: Request, status: str,
                       faults: Sequence[Fault] = ()) -> Operation:

@@ -183,8 +183,9 @@ class ReplicatedServices(Services):
         self.control.set_enabled(self.link_proxy_name, True)
 
     def failover(self, clock: Callable[[], float] = time.monotonic) -> FailoverRecord:
-        """Promote the replica (REPLICAOF NO ONE), point the target's proxy and the link at
-        it, and demote the old primary to its replica; recorded as a fault window.
+        """Promote the replica (REPLICAOF NO ONE), point the target's proxies (every logical
+        client's) and the link at it, and demote the old primary to its replica; recorded
+        as a fault window.
 
         Repointing a proxy drops its connections, and a Toxiproxy toxic holding data for a
         connection that is gone (a lagging link, a latency window on the target's proxy)
@@ -195,13 +196,14 @@ class ReplicatedServices(Services):
         thus ends whatever trouble the proxies had."""
         start = clock()
         old, new = self.redis, self.replica
-        proxies = (self.proxy_name, self.link_proxy_name)
+        target_proxies = (self.proxy_name, *(name for _, name in self._client_proxies.values()))
+        proxies = (*target_proxies, self.link_proxy_name)
         for proxy in proxies:
             self._freeze(proxy)
         primary_offset, replica_offset, link_up = self._offsets()
         self._command(new, "REPLICAOF", "NO", "ONE")
-        self.control.set_upstream(self.proxy_name, str(new))
-        self.control.set_upstream(self.link_proxy_name, str(new))
+        for proxy in (*target_proxies, self.link_proxy_name):
+            self.control.set_upstream(proxy, str(new))
         self._command(old, "REPLICAOF", self.link.host, self.link.port)
         self.redis, self.replica = new, old
         for proxy in proxies:

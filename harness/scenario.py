@@ -98,12 +98,14 @@ class Enqueue(Step):
 
 @dataclass(frozen=True)
 class Retry(Step):
-    """The caller retries the named request with the same request id and payload."""
+    """The caller retries the named request with the same request id and payload; on
+    another logical client (`client` 1 is B) when the retry comes from another process."""
 
     request: str = "r1"
+    client: int = 0
 
     def perform(self, driver: Driver, ctx: Context, faults: Sequence[Fault]) -> None:
-        driver.enqueue(ctx.requests[self.request], faults)
+        driver.enqueue(ctx.requests[self.request], faults, client=self.client)
 
 
 @dataclass(frozen=True)
@@ -198,6 +200,11 @@ class Scenario:
     policy: ClientPolicy = DRIVER_POLICY
     lint_rule: str | None = None  # a static finding: the linter rule that shows it
 
+    @property
+    def clients(self) -> int:
+        """Logical clients the steps use (A, and B if a step runs on client 1)."""
+        return 1 + max((getattr(step, "client", 0) for step in self.steps), default=0)
+
     def __post_init__(self) -> None:
         if self.breaks not in INVARIANTS:
             raise ValueError(f"scenario {self.id}: unknown invariant {self.breaks!r}")
@@ -267,7 +274,8 @@ def _plans(scenario: Scenario, services: Services, target: str,
         return [()]
     fault = scenario.steps[index].fault
     assert fault is not None
-    driver = Driver(services, target, scenario.policy, "dry-run", op_timeout)
+    driver = Driver(services, target, scenario.policy, "dry-run", op_timeout,
+                    clients=scenario.clients)
     try:
         ctx = Context()
         for step in scenario.steps[: index + 1]:
@@ -292,7 +300,8 @@ def _run_steps(scenario: Scenario, services: Services, target: str,
                                     f"{fault.describe() if fault else ''}")
     last = ScenarioResult(scenario, target, "holds")
     for plan in plans:
-        driver = Driver(services, target, scenario.policy, "scenario", op_timeout)
+        driver = Driver(services, target, scenario.policy, "scenario", op_timeout,
+                        clients=scenario.clients)
         try:
             ctx = Context()
             found: dict[str, Violation] = {}  # judged after every step, kept in order

@@ -10,10 +10,20 @@ WAIT narrows the window, it does not close it (Redis's docs): a failover can sti
 a replica that missed the write, e.g. when another replica acknowledged it. With one
 replica, promoted only by us, what this queue acknowledged is on the replica.
 
-WAIT counts the writes of its own connection. The harness drives a target one call at a
-time, and redis-py's pool hands back the connection released last, so the WAIT goes on the
-connection that wrote; a caller sharing one client between threads would need a
-connection per call for the same promise.
+WAIT counts the writes of its own connection, so an answer drawn from another
+connection's write is not covered by it: a replayed enqueue (the same request id) finds the
+job another call wrote and answers with it, having written nothing itself, and its WAIT
+returns at once even when no replica has that job. A nightly with failovers and racers
+found that (a double submit: the first call's WAIT timed out, its twin was acknowledged,
+the failover lost the job; FAILOVER-3 replays it). So before WAIT every operation
+publishes to a channel nobody listens to: PUBLISH is replicated, so this connection's
+offset then covers everything the primary held when the operation read it.
+`WaitsForItsOwnWritesQueue` keeps the defect, for FAILOVER-3 to catch.
+
+The harness drives a target one call at a time, and redis-py's pool hands back the
+connection released last, so the PUBLISH and the WAIT go on the connection that wrote; a
+caller sharing one client between threads would need a connection per call for the same
+promise.
 """
 
 from __future__ import annotations
@@ -28,6 +38,7 @@ from queue_impl.reference import ReferenceQueue
 
 REPLICAS = 1
 WAIT_MS = 250  # below the harness's 1 s socket timeout: WAIT blocks on the server this long
+BARRIER = "queue-chaos:replication-barrier"  # PUBLISHed to before WAIT; nobody subscribes
 
 
 class NotReplicated(redis.exceptions.RedisError):
@@ -37,6 +48,7 @@ class NotReplicated(redis.exceptions.RedisError):
 class WaitingReferenceQueue(ReferenceQueue):
     replicas: int = REPLICAS
     wait_ms: int = WAIT_MS
+    barrier: bool = True  # move this connection's offset past what it read (see above)
 
     @contextmanager
     def _counted(self, operation: str) -> Iterator[None]:
@@ -44,6 +56,8 @@ class WaitingReferenceQueue(ReferenceQueue):
         counts as a failure, as its caller sees one)."""
         with super()._counted(operation):
             yield
+            if self.barrier:
+                self.client.publish(BARRIER, operation)
             acknowledged = self.client.wait(self.replicas, self.wait_ms)
             if acknowledged < self.replicas:
                 raise NotReplicated(
@@ -51,5 +65,16 @@ class WaitingReferenceQueue(ReferenceQueue):
                     f"replicas acknowledged the write within {self.wait_ms} ms")
 
 
+class WaitsForItsOwnWritesQueue(WaitingReferenceQueue):
+    """The defect FAILOVER-3 catches: WAIT alone, which a replayed enqueue passes at once."""
+
+    barrier = False
+
+
 def make_queue(client: redis.Redis, registry: CollectorRegistry) -> WaitingReferenceQueue:
     return WaitingReferenceQueue(client, registry)
+
+
+def make_own_writes_queue(client: redis.Redis,
+                          registry: CollectorRegistry) -> WaitsForItsOwnWritesQueue:
+    return WaitsForItsOwnWritesQueue(client, registry)

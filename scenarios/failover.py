@@ -14,7 +14,7 @@ from harness.errors import UsageError
 from harness.faults import Fault
 from harness.invariants import Severity
 from harness.replication import ReplicatedServices
-from harness.scenario import Context, Enqueue, Scenario, Step
+from harness.scenario import Context, Enqueue, Retry, Scenario, Step
 from harness.settle import HARNESS_CLIENT_NAME, foreign_clients
 
 
@@ -122,4 +122,21 @@ FAILOVER_2 = Scenario(
     steps=(LagLink(1000), Enqueue("r1"), Failover()),
 )
 
-SCENARIOS = (FAILOVER_1, FAILOVER_2)
+FAILOVER_3 = Scenario(
+    id="FAILOVER-3",
+    title="A replayed enqueue acknowledged from a write no replica has",
+    severity=Severity.CRITICAL,
+    breaks="no_lost_jobs",
+    source="found by queue-chaos: a nightly with failovers and racers on reference-wait "
+           "(a double submit; WAIT counts only its own connection's writes, redis.io WAIT)",
+    says="the replication stream runs two seconds late; an enqueue writes the job and its "
+         "WAIT times out (unknown); the request comes again from another process (its own "
+         "connection), the queue finds the job and answers it (nothing written there, so "
+         "WAIT returns at once: the replica has acknowledged everything that connection "
+         "wrote); the failover loses the job it acknowledged",
+    fix="before WAIT, write something replicated on the same connection (PUBLISH to an "
+        "unused channel), so WAIT covers what the operation read (reference-wait)",
+    steps=(LagLink(2000), Enqueue("r1"), Retry("r1", client=1), Failover()),
+)
+
+SCENARIOS = (FAILOVER_1, FAILOVER_2, FAILOVER_3)

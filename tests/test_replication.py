@@ -30,7 +30,7 @@ from harness.replication import ReplicatedServices, replicated_services
 from harness.scenario import Enqueue, Scenario, run_scenario
 from harness.toxiproxy import Toxic
 from scenarios import CATALOGUE
-from scenarios.failover import FAILOVER_1, FAILOVER_2, CaughtUp, Failover
+from scenarios.failover import FAILOVER_1, FAILOVER_2, FAILOVER_3, CaughtUp, Failover
 
 pytestmark = pytest.mark.servers
 
@@ -157,8 +157,10 @@ def test_a_failover_points_the_target_at_the_promoted_replica_and_demotes_the_pr
 
 
 LOSING = pytest.mark.parametrize(("scenario", "link"), [(FAILOVER_1, "link down"),
-                                                        (FAILOVER_2, "link up")],
-                                  ids=["FAILOVER-1", "FAILOVER-2"])
+                                                        (FAILOVER_2, "link up"),
+                                                        (FAILOVER_3, "link up")],
+                                  ids=["FAILOVER-1", "FAILOVER-2", "FAILOVER-3"])
+OWN_WRITES_ONLY = "queue_impl.reference_wait:make_own_writes_queue"
 
 
 @LOSING
@@ -178,6 +180,15 @@ def test_the_same_failover_loses_nothing_of_the_waiting_reference(synced, scenar
     result = run_scenario(scenario, synced, "reference-wait")
     assert result.verdict == "holds", result.trace
     assert "-> unknown: NotReplicated: enqueue: WAIT 1 250: 0 replicas" in result.trace
+
+
+def test_a_wait_that_covers_only_its_own_writes_acknowledges_a_replay_the_failover_loses(
+        synced):
+    result = run_scenario(FAILOVER_3, synced, OWN_WRITES_ONLY)
+    assert result.verdict == "violated", result.trace
+    (violation,) = result.violations
+    assert violation.invariant == "no_lost_jobs" and violation.operations == (1,)
+    assert "#1 scenario-B enqueue" in result.trace
 
 
 def test_the_waiting_reference_acknowledges_an_enqueue_its_replica_has(synced):
