@@ -8,12 +8,15 @@ same schedule. A schedule of failover windows needs replicas: without them it is
 
 from __future__ import annotations
 
+import re
 import threading
 from pathlib import Path
 
 import jsonschema
 import pytest
+from browser import chromium, needs_chromium
 from cli_runs import run_cli
+from PIL import Image
 
 from harness.config import ServicesConfig
 from harness.errors import ExitCode, UsageError
@@ -105,6 +108,17 @@ def test_the_report_marks_violations_a_failover_explains(reference_run):
     page = (reference_run / "report.html").read_text(encoding="utf-8")
     assert 'class="pill failover"' in page
     assert "never replicated" in page
+
+
+@needs_chromium
+def test_chromium_shows_the_failover_count_and_the_failover_marks(reference_run, tmp_path):
+    page = (reference_run / "report.html").as_uri()
+    dom = chromium(tmp_path, "--dump-dom", page).stdout
+    assert re.search(r"\(\d+ failovers?\)", dom), "the fault-window fact counts failovers"
+    assert dom.count('class="pill failover"') >= 1
+    shot = tmp_path / "report.png"
+    chromium(tmp_path, f"--screenshot={shot}", "--window-size=1280,2400", page)
+    assert len(Image.open(shot).convert("RGB").getcolors(1 << 20)) > 500, "a blank page"
 
 
 def test_a_failover_schedule_without_replicas_is_refused():

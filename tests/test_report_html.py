@@ -2,12 +2,11 @@
 and it really renders (headless Chromium takes a screenshot of it)."""
 
 import re
-import shutil
-import subprocess
 from datetime import UTC, datetime
 
 import jsonschema
 import pytest
+from browser import chromium, needs_chromium
 from PIL import Image
 
 from harness.history import History, OpKind, Outcome
@@ -20,7 +19,6 @@ from harness.report.html import VERDICT_COLOURS, write_html
 from harness.report.journal import JOURNAL_SCHEMA, read_journal
 
 JOB = "ab" * 16
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 def _result(out, *, violated=True, infrastructure=None):
@@ -112,28 +110,12 @@ def test_the_page_renders_again_from_the_journal_alone(violated_page):
 
 
 # --- headless Chromium -------------------------------------------------------------------
-needs_chromium = pytest.mark.skipif(
-    CHROMIUM is None,
-    reason="headless Chromium is not installed (Debian: apt-get install -y chromium)",
-)
-
-CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                  "--no-first-run", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync")
-
-
-def _chromium(tmp_path, *args):
-    return subprocess.run(
-        [CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'chromium-profile'}", *args],
-        capture_output=True, text=True, timeout=120, check=True,
-    )
-
 
 @needs_chromium
 def test_chromium_draws_the_page_with_the_verdict_banner_on_top(violated_page, tmp_path):
     shot = tmp_path / "report.png"
-    _chromium(tmp_path, f"--screenshot={shot}", "--window-size=1280,2000",
-              violated_page.as_uri())
+    chromium(tmp_path, f"--screenshot={shot}", "--window-size=1280,2000",
+             violated_page.as_uri())
     image = Image.open(shot).convert("RGB")
     assert image.size == (1280, 2000)
     banner = tuple(int(VERDICT_COLOURS["violated"][i:i + 2], 16) for i in (1, 3, 5))
@@ -144,6 +126,6 @@ def test_chromium_draws_the_page_with_the_verdict_banner_on_top(violated_page, t
 
 @needs_chromium
 def test_chromium_finds_the_verdict_text_in_the_dom(violated_page, tmp_path):
-    dom = _chromium(tmp_path, "--dump-dom", violated_page.as_uri()).stdout
+    dom = chromium(tmp_path, "--dump-dom", violated_page.as_uri()).stdout
     assert re.search(r'id="verdict-status">\s*violated\s*<', dom)
     assert "no_lost_jobs" in dom
