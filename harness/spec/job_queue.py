@@ -1,0 +1,288 @@
+"""The generic job-queue contract as a spec Model: what any Redis job queue promises its jobs.
+
+Beside the dual-write contract (harness.spec.contract), on the same engine
+(harness.spec.engine.Candidates): the state is each job's state, queued / taken / done /
+failed / gone, and the operations are those every queue library has: enqueue (with the
+caller's job id), take, finish, fail, and recover (the library's own cleanup, run at a time
+the harness gives). An adapter (harness.job_queue_target) observes the library's keys as a
+mapping job id -> state, and declares what its library promises (`Promises`).
+
+The two delivery promises differ only on a job a worker *received* (an ok take) and then
+dropped (the worker died): at_least_once gives it back to the queue, at_most_once may fail
+it (it may have run, so it must not run again). Both promise delivery of a job no worker
+ever received: recovery puts such a job back in the queue; failing it is a lost job in
+disguise (`no_unrun_failures`). A job is `taken` only while the library's recovery can still
+find it; one taken where recovery never looks is `gone`.
+
+Outcomes, as in the dual-write contract: ok took effect as promised; unknown took effect
+entirely or not at all (both branches; an unknown take may have taken any queued job, and no
+worker received it); fail wrote nothing.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Hashable, Iterable, Mapping
+from dataclasses import dataclass, replace
+from enum import StrEnum
+from typing import Any
+
+from harness.history import Operation, Outcome
+from harness.invariants import Invariant, Severity
+from harness.spec.engine import Branch, Problem
+
+MAX_OPEN_RECOVERIES = 3  # taken jobs recovered one by one; beyond, all or none (documented)
+
+
+class JobState(StrEnum):
+    QUEUED = "queued"  # a worker's take will get it
+    TAKEN = "taken"  # a worker holds it, or the library's recovery will find it
+    DONE = "done"
+    FAILED = "failed"
+    GONE = "gone"  # in no state a worker can ever reach again
+
+
+class Delivery(StrEnum):
+    AT_MOST_ONCE = "at_most_once"  # a received job runs at most once (it may be failed)
+    AT_LEAST_ONCE = "at_least_once"  # a received job runs again if its worker drops it
+
+
+@dataclass(frozen=True)
+class Promises:
+    """What a library promises, as its adapter declares it; the spec judges against this."""
+
+    delivery: Delivery
+    idempotent_enqueue: bool  # a second enqueue of a job id leaves the first job alone
+
+    def describe(self) -> str:
+        enqueue = "idempotent enqueue" if self.idempotent_enqueue else "non-idempotent enqueue"
+        return f"{self.delivery}, {enqueue}"
+
+
+class JobOp(StrEnum):
+    ENQUEUE = "enqueue"  # args: job_id
+    TAKE = "take"  # value: the job id taken, or None
+    FINISH = "finish"  # args: job_id
+    FAIL = "fail"  # args: job_id
+    RECOVER = "recover"  # args: now (epoch seconds the library's clock reads)
+
+
+# The invariants of this contract, apart from the dual-write ones (harness.invariants), whose
+# reports list every one of theirs for every target.
+JOB_QUEUE_INVARIANTS: dict[str, Invariant] = {inv.name: inv for inv in (
+    Invariant("no_lost_jobs", Severity.CRITICAL,
+              "an acknowledged job is always queued, taken (recoverable), done or failed"),
+    Invariant("no_unrun_failures", Severity.CRITICAL,
+              "a job no worker received is never failed: recovery gives it back to the queue"),
+    Invariant("no_duplicate_delivery", Severity.HIGH,
+              "at-most-once: a job a worker received is never handed out or queued again"),
+    Invariant("idempotent_enqueue", Severity.HIGH,
+              "where promised, a second enqueue of a job id leaves the first job as it was"),
+    Invariant("all_or_nothing", Severity.HIGH,
+              "an operation whose outcome is unknown took effect entirely or not at all"),
+    Invariant("acknowledged_effects", Severity.HIGH,
+              "an operation that answered ok did what the contract says, and nothing else"),
+)}
+
+
+@dataclass(frozen=True)
+class Job:
+    """One job as the contract knows it."""
+
+    state: JobState
+    acknowledged: bool = False  # some enqueue of it answered ok
+    delivered: int = 0  # ok takes that handed it to a worker since it was last enqueued
+
+
+@dataclass(frozen=True)
+class JobQueueState:
+    """Every job the history made, by id (a sorted tuple: hashable, one key per state)."""
+
+    jobs: tuple[tuple[str, Job], ...] = ()
+
+    @property
+    def by_id(self) -> dict[str, Job]:
+        return dict(self.jobs)
+
+    def get(self, job_id: str) -> Job | None:
+        return self.by_id.get(job_id)
+
+    def with_jobs(self, changed: Mapping[str, Job]) -> JobQueueState:
+        return JobQueueState(tuple(sorted((self.by_id | dict(changed)).items())))
+
+    def in_state(self, state: JobState) -> list[str]:
+        return [job_id for job_id, job in self.jobs if job.state is state]
+
+
+Observation = Mapping[str, JobState]  # what the adapter reads from the library's keys
+
+
+class JobQueueContract:
+    """The Model of the generic job-queue contract, for one library's `Promises`."""
+
+    def __init__(self, promises: Promises) -> None:
+        self.promises = promises
+        self.context = ""  # "after #3 take() -> unknown": set by the judge per operation
+
+    # --- Model ----------------------------------------------------------------------------
+    def key(self, state: JobQueueState) -> Hashable:
+        return state.jobs
+
+    def adopt(self, branch: Branch[JobQueueState], observation: Observation) -> JobQueueState:
+        known = branch.state.by_id
+        seen = {job_id: replace(known.get(job_id, Job(state)), state=state)
+                for job_id, state in observation.items()}
+        gone = {job_id: replace(job, state=JobState.GONE)
+                for job_id, job in known.items() if job_id not in observation}
+        return JobQueueState(tuple(sorted((gone | seen).items())))
+
+    def observe(self, branch: Branch[JobQueueState],
+                observation: Observation) -> list[Branch[JobQueueState]]:
+        problems = tuple(self.differences(branch.state, observation))
+        return [Branch(branch.state, branch.problems + problems, branch.choices, branch.suspect)]
+
+    def successors(self, branch: Branch[JobQueueState],
+                   op: Operation) -> list[Branch[JobQueueState]]:
+        outcome = Outcome(op.outcome)
+        if outcome is Outcome.FAIL:  # definite: nothing was written
+            return [branch]
+        kind, state = JobOp(op.kind), branch.state
+        if outcome is Outcome.UNKNOWN:
+            never = Branch(state, branch.problems, (*branch.choices, f"#{op.index} never happened"),
+                           branch.suspect)
+            took = [Branch(nxt, branch.problems, (*branch.choices, f"#{op.index} {why}"),
+                           branch.suspect)
+                    for nxt, why in self._unknown_effects(kind, state, op)]
+            return [never, *took]
+        return [Branch(nxt, branch.problems + tuple(problems), branch.choices, branch.suspect)
+                for nxt, problems in self._ok_effects(kind, state, op)]
+
+    # --- effects --------------------------------------------------------------------------
+    def _enqueued(self, state: JobQueueState, job_id: str, acknowledged: bool) -> JobQueueState:
+        existing = state.get(job_id)
+        if existing is not None and self.promises.idempotent_enqueue:
+            return state.with_jobs({job_id: replace(
+                existing, acknowledged=existing.acknowledged or acknowledged)})
+        was_acked = existing is not None and existing.acknowledged
+        return state.with_jobs({job_id: Job(JobState.QUEUED, was_acked or acknowledged)})
+
+    def _unknown_effects(self, kind: JobOp, state: JobQueueState,
+                         op: Operation) -> list[tuple[JobQueueState, str]]:
+        """The ways an operation with an unknown outcome may have taken effect entirely."""
+        if kind is JobOp.ENQUEUE:
+            return [(self._enqueued(state, op.args["job_id"], False), "took effect")]
+        if kind is JobOp.TAKE:  # any queued job, and no worker received it
+            return [(state.with_jobs({j: replace(job, state=JobState.TAKEN)}), f"took {j}")
+                    for j, job in state.jobs if job.state is JobState.QUEUED]
+        if kind in (JobOp.FINISH, JobOp.FAIL):
+            return [(self._ended(state, kind, op.args["job_id"]), "took effect")]
+        return [(nxt, "recovered some") for nxt in self._recoveries(state) if nxt != state]
+
+    def _ok_effects(self, kind: JobOp, state: JobQueueState,
+                    op: Operation) -> list[tuple[JobQueueState, list[Problem]]]:
+        if kind is JobOp.ENQUEUE:
+            return [(self._enqueued(state, op.args["job_id"], True), [])]
+        if kind is JobOp.TAKE:
+            return [self._taken(state, op)]
+        if kind in (JobOp.FINISH, JobOp.FAIL):
+            return [(self._ended(state, kind, op.args["job_id"]), [])]
+        return [(nxt, []) for nxt in self._recoveries(state)]
+
+    def _taken(self, state: JobQueueState, op: Operation) -> tuple[JobQueueState, list[Problem]]:
+        """An ok take: the job it names is handed to a worker (None: nothing was queued)."""
+        job_id = op.value
+        if job_id is None:
+            return state, []
+        job = state.get(job_id)
+        if job is None:
+            return (state.with_jobs({job_id: Job(JobState.TAKEN, delivered=1)}),
+                    [self._problem("acknowledged_effects", op,
+                                   f"take handed out {job_id}, a job nobody enqueued")])
+        problems = []
+        again = job.delivered > 0 or job.state is not JobState.QUEUED
+        if again and self.promises.delivery is Delivery.AT_MOST_ONCE:
+            problems.append(self._problem(
+                "no_duplicate_delivery", op,
+                f"take handed out {job_id} again: it was {job.state}, received by a worker "
+                f"{job.delivered} time(s); the library promises at-most-once delivery",
+                {"job_id": job_id, "was": str(job.state), "delivered": job.delivered}))
+        taken = replace(job, state=JobState.TAKEN, delivered=job.delivered + 1)
+        return state.with_jobs({job_id: taken}), problems
+
+    def _ended(self, state: JobQueueState, kind: JobOp, job_id: str) -> JobQueueState:
+        job = state.get(job_id) or Job(JobState.TAKEN)
+        end = JobState.DONE if kind is JobOp.FINISH else JobState.FAILED
+        return state.with_jobs({job_id: replace(job, state=end)})
+
+    def _recovered(self, job: Job) -> Job:
+        """Where recovery promises to put a taken job whose worker is gone."""
+        if job.delivered and self.promises.delivery is Delivery.AT_MOST_ONCE:
+            return replace(job, state=JobState.FAILED)
+        return replace(job, state=JobState.QUEUED, delivered=0)
+
+    def _recoveries(self, state: JobQueueState) -> list[JobQueueState]:
+        """A recovery may find any of the taken jobs due (the library decides when): one
+        state per subset, or all-or-none past MAX_OPEN_RECOVERIES."""
+        taken = state.in_state(JobState.TAKEN)
+        if len(taken) > MAX_OPEN_RECOVERIES:
+            subsets: Iterable[tuple[str, ...]] = [(), tuple(taken)]
+        else:
+            subsets = (c for n in range(len(taken) + 1) for c in itertools.combinations(taken, n))
+        jobs = state.by_id
+        return [state.with_jobs({j: self._recovered(jobs[j]) for j in chosen})
+                for chosen in subsets]
+
+    # --- observation ----------------------------------------------------------------------
+    def differences(self, state: JobQueueState, observation: Observation) -> list[Problem]:
+        """Every job whose observed state is not the one this candidate state says."""
+        problems = []
+        known = state.by_id
+        for job_id in sorted(known.keys() | observation.keys()):
+            job = known.get(job_id)
+            seen = observation.get(job_id, JobState.GONE)
+            if job is None and job_id in observation:  # a trace of a job nobody made
+                invariant = ("all_or_nothing" if seen is JobState.GONE
+                             else "acknowledged_effects")
+                problems.append(self._problem(
+                    invariant, None, f"{job_id} is {seen}, and in no candidate state any "
+                    "operation made (an operation took effect in part, or one that failed "
+                    "wrote)", {"job_id": job_id, "observed": str(seen)}))
+                continue
+            if job is None:
+                continue
+            if seen is not job.state:
+                problems.append(self._difference(job_id, job, seen))
+        return problems
+
+    def _difference(self, job_id: str, job: Job, seen: JobState) -> Problem:
+        evidence = {"job_id": job_id, "expected": str(job.state), "observed": str(seen),
+                    "acknowledged": job.acknowledged, "delivered": job.delivered}
+        says = f"{job_id} is {seen}; the contract says {job.state}"
+        if seen is JobState.GONE and job.acknowledged:
+            return self._problem("no_lost_jobs", None, f"{job_id} was enqueued (ok) and is in "
+                                 "no state a worker can ever reach again: lost", evidence)
+        if seen is JobState.GONE:
+            return self._problem("all_or_nothing", None,
+                                 f"{says}: the operation took effect in part", evidence)
+        if seen is JobState.FAILED and job.delivered == 0:
+            return self._problem("no_unrun_failures", None,
+                                 f"{job_id} was failed, but no worker ever received it: "
+                                 f"it never ran ({says})", evidence)
+        redelivered = (seen is JobState.QUEUED and job.delivered > 0) or (
+            seen in (JobState.QUEUED, JobState.TAKEN)
+            and job.state in (JobState.FAILED, JobState.DONE))
+        if redelivered and self.promises.delivery is Delivery.AT_MOST_ONCE:
+            return self._problem("no_duplicate_delivery", None,
+                                 f"{says}: a job that ended is offered again, and the library "
+                                 "promises at-most-once delivery", evidence)
+        if redelivered and self.promises.idempotent_enqueue:
+            return self._problem("idempotent_enqueue", None,
+                                 f"{says}: an enqueue of an existing id queued it again",
+                                 evidence)
+        return self._problem("acknowledged_effects", None, says, evidence)
+
+    def _problem(self, invariant: str, op: Operation | None, message: str,
+                 evidence: dict[str, Any] | None = None) -> Problem:
+        context = f" ({self.context})" if self.context else ""
+        return Problem(invariant, message + context, evidence or {},
+                       (op.index,) if op is not None else ())
