@@ -173,3 +173,22 @@ def test_the_problem_names_the_lost_job_and_the_operation_that_showed_it():
     [problem] = candidates.observe({"job-1": JobState.GONE})
     assert "job-1" in problem.message and "after #1 take() -> unknown" in problem.message
     assert problem.evidence["job_id"] == "job-1"
+
+
+def test_a_job_id_enqueued_twice_without_idempotence_may_be_delivered_twice():
+    judge = Judge(AT_MOST)
+    judge.step(JobOp.ENQUEUE, OK, {"a": Q}, job_id="a")
+    judge.step(JobOp.ENQUEUE, OK, {"a": Q}, job_id="a")
+    assert judge.step(JobOp.TAKE, OK, {"a": Q}, value="a") == []  # one copy still queued
+    assert judge.step(JobOp.FINISH, OK, {"a": Q}, job_id="a") == []
+    assert judge.step(JobOp.TAKE, OK, {"a": T}, value="a") == []
+    assert judge.step(JobOp.FINISH, OK, {"a": D}, job_id="a") == []
+    assert judge.step(JobOp.TAKE, OK, {"a": T}, value="a") == ["no_duplicate_delivery"]
+
+
+def test_an_unknown_take_of_a_twice_enqueued_job_leaves_the_other_copy_to_take():
+    judge = Judge(AT_MOST)
+    judge.step(JobOp.ENQUEUE, OK, {"a": Q}, job_id="a")
+    judge.step(JobOp.ENQUEUE, OK, {"a": Q}, job_id="a")
+    assert judge.step(JobOp.TAKE, UNKNOWN, {"a": Q}) == []
+    assert judge.step(JobOp.TAKE, OK, {"a": T}, value="a") == []

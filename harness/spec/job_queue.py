@@ -87,11 +87,23 @@ JOB_QUEUE_INVARIANTS: dict[str, Invariant] = {inv.name: inv for inv in (
 
 @dataclass(frozen=True)
 class Job:
-    """One job as the contract knows it."""
+    """One job id as the contract knows it. Where enqueue is not idempotent, one id may be
+    queued more than once (rq pushes it twice): `queued` counts the copies a take can still
+    get, `held` says where the last one taken is. Its `state` is the most reachable of the
+    two, as an adapter reports a job found in several places: queued, taken, done, failed."""
 
-    state: JobState
+    queued: int = 0  # copies in the queue
+    held: JobState | None = None  # TAKEN, DONE, FAILED or GONE: the copy last taken
     acknowledged: bool = False  # some enqueue of it answered ok
-    delivered: int = 0  # ok takes that handed it to a worker since it was last enqueued
+    enqueued: int = 0  # enqueues that took effect: the deliveries the caller asked for
+    delivered: int = 0  # ok takes that handed it to a worker
+    received: bool = False  # the held copy reached a worker (an ok take)
+
+    @property
+    def state(self) -> JobState:
+        if self.queued:
+            return JobState.QUEUED
+        return self.held or JobState.GONE
 
 
 @dataclass(frozen=True)
@@ -110,9 +122,6 @@ class JobQueueState:
     def with_jobs(self, changed: Mapping[str, Job]) -> JobQueueState:
         return JobQueueState(tuple(sorted((self.by_id | dict(changed)).items())))
 
-    def in_state(self, state: JobState) -> list[str]:
-        return [job_id for job_id, job in self.jobs if job.state is state]
-
 
 Observation = Mapping[str, JobState]  # what the adapter reads from the library's keys
 
@@ -130,9 +139,9 @@ class JobQueueContract:
 
     def adopt(self, branch: Branch[JobQueueState], observation: Observation) -> JobQueueState:
         known = branch.state.by_id
-        seen = {job_id: replace(known.get(job_id, Job(state)), state=state)
+        seen = {job_id: _as_seen(known.get(job_id, Job()), state)
                 for job_id, state in observation.items()}
-        gone = {job_id: replace(job, state=JobState.GONE)
+        gone = {job_id: _as_seen(job, JobState.GONE)
                 for job_id, job in known.items() if job_id not in observation}
         return JobQueueState(tuple(sorted((gone | seen).items())))
 
@@ -163,8 +172,10 @@ class JobQueueContract:
         if existing is not None and self.promises.idempotent_enqueue:
             return state.with_jobs({job_id: replace(
                 existing, acknowledged=existing.acknowledged or acknowledged)})
-        was_acked = existing is not None and existing.acknowledged
-        return state.with_jobs({job_id: Job(JobState.QUEUED, was_acked or acknowledged)})
+        job = existing or Job()
+        return state.with_jobs({job_id: replace(
+            job, queued=job.queued + 1, enqueued=job.enqueued + 1,
+            acknowledged=job.acknowledged or acknowledged)})
 
     def _unknown_effects(self, kind: JobOp, state: JobQueueState,
                          op: Operation) -> list[tuple[JobQueueState, str]]:
@@ -172,8 +183,8 @@ class JobQueueContract:
         if kind is JobOp.ENQUEUE:
             return [(self._enqueued(state, op.args["job_id"], False), "took effect")]
         if kind is JobOp.TAKE:  # any queued job, and no worker received it
-            return [(state.with_jobs({j: replace(job, state=JobState.TAKEN)}), f"took {j}")
-                    for j, job in state.jobs if job.state is JobState.QUEUED]
+            return [(state.with_jobs({j: _take(job, received=False)}), f"took {j}")
+                    for j, job in state.jobs if job.queued]
         if kind in (JobOp.FINISH, JobOp.FAIL):
             return [(self._ended(state, kind, op.args["job_id"]), "took effect")]
         return [(nxt, "recovered some") for nxt in self._recoveries(state) if nxt != state]
@@ -195,35 +206,38 @@ class JobQueueContract:
             return state, []
         job = state.get(job_id)
         if job is None:
-            return (state.with_jobs({job_id: Job(JobState.TAKEN, delivered=1)}),
+            return (state.with_jobs({job_id: _take(Job(), received=True)}),
                     [self._problem("acknowledged_effects", op,
                                    f"take handed out {job_id}, a job nobody enqueued")])
         problems = []
-        again = job.delivered > 0 or job.state is not JobState.QUEUED
+        again = not job.queued or job.delivered >= job.enqueued
         if again and self.promises.delivery is Delivery.AT_MOST_ONCE:
             problems.append(self._problem(
                 "no_duplicate_delivery", op,
                 f"take handed out {job_id} again: it was {job.state}, received by a worker "
-                f"{job.delivered} time(s); the library promises at-most-once delivery",
-                {"job_id": job_id, "was": str(job.state), "delivered": job.delivered}))
-        taken = replace(job, state=JobState.TAKEN, delivered=job.delivered + 1)
-        return state.with_jobs({job_id: taken}), problems
+                f"{job.delivered} time(s) for {job.enqueued} enqueue(s); the library "
+                "promises at-most-once delivery",
+                {"job_id": job_id, "was": str(job.state), "delivered": job.delivered,
+                 "enqueued": job.enqueued}))
+        return state.with_jobs({job_id: _take(job, received=True)}), problems
 
     def _ended(self, state: JobQueueState, kind: JobOp, job_id: str) -> JobQueueState:
-        job = state.get(job_id) or Job(JobState.TAKEN)
+        job = state.get(job_id) or Job()
         end = JobState.DONE if kind is JobOp.FINISH else JobState.FAILED
-        return state.with_jobs({job_id: replace(job, state=end)})
+        return state.with_jobs({job_id: replace(job, held=end)})
 
     def _recovered(self, job: Job) -> Job:
-        """Where recovery promises to put a taken job whose worker is gone."""
-        if job.delivered and self.promises.delivery is Delivery.AT_MOST_ONCE:
-            return replace(job, state=JobState.FAILED)
-        return replace(job, state=JobState.QUEUED, delivered=0)
+        """Where recovery promises to put a taken job whose worker is gone: back in the
+        queue, unless a worker received it and the library promises at-most-once."""
+        if job.received and self.promises.delivery is Delivery.AT_MOST_ONCE:
+            return replace(job, held=JobState.FAILED)
+        return replace(job, held=None, queued=job.queued + 1, received=False,
+                       enqueued=max(job.enqueued, job.delivered + 1))
 
     def _recoveries(self, state: JobQueueState) -> list[JobQueueState]:
         """A recovery may find any of the taken jobs due (the library decides when): one
         state per subset, or all-or-none past MAX_OPEN_RECOVERIES."""
-        taken = state.in_state(JobState.TAKEN)
+        taken = [job_id for job_id, job in state.jobs if job.held is JobState.TAKEN]
         if len(taken) > MAX_OPEN_RECOVERIES:
             subsets: Iterable[tuple[str, ...]] = [(), tuple(taken)]
         else:
@@ -256,7 +270,8 @@ class JobQueueContract:
 
     def _difference(self, job_id: str, job: Job, seen: JobState) -> Problem:
         evidence = {"job_id": job_id, "expected": str(job.state), "observed": str(seen),
-                    "acknowledged": job.acknowledged, "delivered": job.delivered}
+                    "acknowledged": job.acknowledged, "received": job.received,
+                    "delivered": job.delivered}
         says = f"{job_id} is {seen}; the contract says {job.state}"
         if seen is JobState.GONE and job.acknowledged:
             return self._problem("no_lost_jobs", None, f"{job_id} was enqueued (ok) and is in "
@@ -264,11 +279,11 @@ class JobQueueContract:
         if seen is JobState.GONE:
             return self._problem("all_or_nothing", None,
                                  f"{says}: the operation took effect in part", evidence)
-        if seen is JobState.FAILED and job.delivered == 0:
+        if seen is JobState.FAILED and not job.received:
             return self._problem("no_unrun_failures", None,
                                  f"{job_id} was failed, but no worker ever received it: "
                                  f"it never ran ({says})", evidence)
-        redelivered = (seen is JobState.QUEUED and job.delivered > 0) or (
+        redelivered = (seen is JobState.QUEUED and job.received) or (
             seen in (JobState.QUEUED, JobState.TAKEN)
             and job.state in (JobState.FAILED, JobState.DONE))
         if redelivered and self.promises.delivery is Delivery.AT_MOST_ONCE:
@@ -286,3 +301,17 @@ class JobQueueContract:
         context = f" ({self.context})" if self.context else ""
         return Problem(invariant, message + context, evidence or {},
                        (op.index,) if op is not None else ())
+
+
+def _take(job: Job, *, received: bool) -> Job:
+    """One queued copy taken: `received` when an ok take handed it to a worker."""
+    return replace(job, queued=max(job.queued - 1, 0), held=JobState.TAKEN, received=received,
+                   delivered=job.delivered + received)
+
+
+def _as_seen(job: Job, seen: JobState) -> Job:
+    """`job` as an observation shows it (after a reported difference: judging goes on from
+    what Redis holds), keeping what the observation cannot show."""
+    if seen is JobState.QUEUED:
+        return replace(job, queued=max(job.queued, 1))
+    return replace(job, queued=0, held=seen)
