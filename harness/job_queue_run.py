@@ -122,7 +122,11 @@ class JobQueueRun:
         self.client = injected_client(services.proxy.host, services.proxy.port, self.injector,
                                       RUN_POLICY, db=services.database, decode_responses=False)
         self.target: JobQueueTarget = check_job_queue(factory(self.client, **options), name)
-        self.target.prepare()  # outside any operation: its round trips are nobody's
+        try:
+            self.target.prepare()  # outside any operation: its round trips are nobody's
+        except redis.RedisError as exc:  # no fault is armed here: the servers failed
+            raise InfrastructureError(f"Redis through the proxy at {services.proxy} failed "
+                                      f"while {name} prepared its worker: {exc}") from exc
         self.contract = JobQueueContract(self.target.promises)
         self.candidates: Candidates[JobQueueState] = Candidates(self.contract, JobQueueState())
         self.history = History()
