@@ -88,3 +88,12 @@ def test_redis_killed_mid_run_ends_with_exit_3_and_no_verdict(tmp_path):
     assert "VIOLATED" not in run.out and "HOLDS" not in run.out
     error = run.err.strip().splitlines()[-1]
     assert error.startswith("queue-chaos: error: ") and "Redis" in error, error
+
+
+def test_list_shows_the_job_queue_scenarios_with_their_library():
+    run = run_cli("list")
+    assert run.code == ExitCode.HOLDS
+    section = run.out.split("job-queue contract", 1)[1]
+    for scenario_id in ("RQ-1716", "RQ-2061"):
+        line = next(line for line in section.splitlines() if line.startswith(scenario_id))
+        assert line.rstrip().endswith("rq")
