@@ -55,7 +55,29 @@ RQ_2061 = JobQueueScenario(
     ),
 )
 
-SCENARIOS: tuple[JobQueueScenario, ...] = (RQ_1716, RQ_2061)
+RQ_2424 = JobQueueScenario(
+    id="RQ-2424",
+    title="a finished job whose success write is lost is later failed as abandoned",
+    library="rq",
+    breaks="done_stays_done",
+    source="https://github.com/rq/rq/issues/2424",
+    says="The symptom of #2424 (also #1507, #2289), from one lost request: "
+         "handle_job_success runs WATCH then a MULTI block, and redis-py turns a connection "
+         "error under WATCH into a WatchError, which rq retries. The first pass already "
+         "forgot the worker's execution (in Python, before the block was sent), so the "
+         "retried block leaves the job's entry in the started registry: the job is done, "
+         "and the registry's cleanup later moves it to the failed registry as abandoned.",
+    fix="rebuild the whole success block, execution included, on every WatchError retry",
+    options={"queues": 1},
+    steps=(
+        JobStep(JobOp.ENQUEUE, "job-1"),
+        JobStep(JobOp.TAKE),
+        JobStep(JobOp.FINISH, fault=FaultOn(FaultKind.REQUEST_LOST, "EXEC")),
+        JobStep(JobOp.RECOVER, at=3600.0),  # rq's maintenance, an hour later
+    ),
+)
+
+SCENARIOS: tuple[JobQueueScenario, ...] = (RQ_1716, RQ_2061, RQ_2424)
 BY_ID: dict[str, JobQueueScenario] = {s.id: s for s in SCENARIOS}
 
 

@@ -27,7 +27,8 @@ def servers(qc_services) -> list[str]:
 
 @needs_rq
 @pytest.mark.parametrize(("scenario", "invariant"), [("RQ-1716", "no_lost_jobs"),
-                                                      ("RQ-2061", "no_unrun_failures")])
+                                                      ("RQ-2061", "no_unrun_failures"),
+                                                      ("RQ-2424", "done_stays_done")])
 def test_reproduce_exits_1_on_rq_with_a_trace_naming_the_job(servers, scenario, invariant):
     run = run_cli("reproduce", scenario, "--target", "rq", *servers)
     assert run.code == ExitCode.VIOLATION, run.out + run.err
@@ -94,6 +95,6 @@ def test_list_shows_the_job_queue_scenarios_with_their_library():
     run = run_cli("list")
     assert run.code == ExitCode.HOLDS
     section = run.out.split("job-queue contract", 1)[1]
-    for scenario_id in ("RQ-1716", "RQ-2061"):
+    for scenario_id in ("RQ-1716", "RQ-2061", "RQ-2424"):
         line = next(line for line in section.splitlines() if line.startswith(scenario_id))
         assert line.rstrip().endswith("rq")

@@ -14,7 +14,7 @@ pytest.importorskip("rq", reason="rq is not installed: pip install 'queue-chaos[
 from harness.job_queue_run import JobQueueRun, JobQueueScenario, JobStep, run_job_queue_scenario
 from harness.spec.job_queue import Delivery, JobOp, JobState
 from queue_impl.adapters.rq_adapter import make_rq
-from scenarios.job_queues import RQ_1716, RQ_2061, SCENARIOS
+from scenarios.job_queues import RQ_1716, RQ_2061, RQ_2424, SCENARIOS
 
 pytestmark = pytest.mark.servers
 
@@ -44,6 +44,14 @@ def test_rq_2061_a_lost_lmove_reply_gets_the_job_failed_though_it_never_ran(qc_s
     result = run_job_queue_scenario(RQ_2061, qc_services, make_rq, "rq")
     assert result.violated, result.trace
     assert [p.invariant for p in result.problems] == ["no_unrun_failures"]
+    assert "job-1: failed" in result.trace
+
+
+def test_rq_2424_a_lost_success_write_leaves_a_done_job_to_be_failed_as_abandoned(qc_services):
+    result = run_job_queue_scenario(RQ_2424, qc_services, make_rq, "rq")
+    assert result.violated, result.trace
+    assert [p.invariant for p in result.problems] == ["done_stays_done"]
+    assert "finish(job_id='job-1') [fault request_lost@3] -> ok" in result.trace
     assert "job-1: failed" in result.trace
 
 

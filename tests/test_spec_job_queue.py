@@ -192,3 +192,21 @@ def test_an_unknown_take_of_a_twice_enqueued_job_leaves_the_other_copy_to_take()
     judge.step(JobOp.ENQUEUE, OK, {"a": Q}, job_id="a")
     assert judge.step(JobOp.TAKE, UNKNOWN, {"a": Q}) == []
     assert judge.step(JobOp.TAKE, OK, {"a": T}, value="a") == []
+
+
+def test_a_finished_job_back_in_a_workers_hands_breaks_done_stays_done():
+    judge = Judge(AT_MOST)
+    judge.step(JobOp.ENQUEUE, OK, {"a": Q}, job_id="a")
+    judge.step(JobOp.TAKE, OK, {"a": T}, value="a")
+    assert judge.step(JobOp.FINISH, OK, {"a": T}, job_id="a") == ["done_stays_done"]
+    assert judge.step(JobOp.RECOVER, OK, {"a": F}, now=100.0) == []  # reported once
+
+
+def test_where_failed_jobs_are_retried_a_failed_job_may_be_queued_again():
+    retried = Promises(Delivery.AT_LEAST_ONCE, idempotent_enqueue=False,
+                       retries_failures=True)
+    for promises, problems in ((retried, []), (AT_LEAST, ["acknowledged_effects"])):
+        judge = Judge(promises)
+        judge.step(JobOp.ENQUEUE, OK, {"a": Q}, job_id="a")
+        judge.step(JobOp.TAKE, OK, {"a": T}, value="a")
+        assert judge.step(JobOp.FAIL, OK, {"a": Q}, job_id="a") == problems

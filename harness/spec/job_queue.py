@@ -53,10 +53,12 @@ class Promises:
 
     delivery: Delivery
     idempotent_enqueue: bool  # a second enqueue of a job id leaves the first job alone
+    retries_failures: bool = False  # a job its worker fails may be queued again (retries)
 
     def describe(self) -> str:
         enqueue = "idempotent enqueue" if self.idempotent_enqueue else "non-idempotent enqueue"
-        return f"{self.delivery}, {enqueue}"
+        retries = ", failed jobs retried" if self.retries_failures else ""
+        return f"{self.delivery}, {enqueue}{retries}"
 
 
 class JobOp(StrEnum):
@@ -76,6 +78,9 @@ JOB_QUEUE_INVARIANTS: dict[str, Invariant] = {inv.name: inv for inv in (
               "a job no worker received is never failed: recovery gives it back to the queue"),
     Invariant("no_duplicate_delivery", Severity.HIGH,
               "at-most-once: a job a worker received is never handed out or queued again"),
+    Invariant("done_stays_done", Severity.HIGH,
+              "a job whose finish answered ok stays done: not taken, queued or failed again "
+              "unless it is enqueued again"),
     Invariant("idempotent_enqueue", Severity.HIGH,
               "where promised, a second enqueue of a job id leaves the first job as it was"),
     Invariant("all_or_nothing", Severity.HIGH,
@@ -186,7 +191,7 @@ class JobQueueContract:
             return [(state.with_jobs({j: _take(job, received=False)}), f"took {j}")
                     for j, job in state.jobs if job.queued]
         if kind in (JobOp.FINISH, JobOp.FAIL):
-            return [(self._ended(state, kind, op.args["job_id"]), "took effect")]
+            return [(nxt, "took effect") for nxt in self._endings(state, kind, op.args["job_id"])]
         return [(nxt, "recovered some") for nxt in self._recoveries(state) if nxt != state]
 
     def _ok_effects(self, kind: JobOp, state: JobQueueState,
@@ -196,7 +201,7 @@ class JobQueueContract:
         if kind is JobOp.TAKE:
             return [self._taken(state, op)]
         if kind in (JobOp.FINISH, JobOp.FAIL):
-            return [(self._ended(state, kind, op.args["job_id"]), [])]
+            return [(nxt, []) for nxt in self._endings(state, kind, op.args["job_id"])]
         return [(nxt, []) for nxt in self._recoveries(state)]
 
     def _taken(self, state: JobQueueState, op: Operation) -> tuple[JobQueueState, list[Problem]]:
@@ -221,16 +226,25 @@ class JobQueueContract:
                  "enqueued": job.enqueued}))
         return state.with_jobs({job_id: _take(job, received=True)}), problems
 
-    def _ended(self, state: JobQueueState, kind: JobOp, job_id: str) -> JobQueueState:
+    def _endings(self, state: JobQueueState, kind: JobOp, job_id: str) -> list[JobQueueState]:
+        """Done; or failed, or (where failed jobs are retried) queued again."""
         job = state.get(job_id) or Job()
         end = JobState.DONE if kind is JobOp.FINISH else JobState.FAILED
-        return state.with_jobs({job_id: replace(job, held=end)})
+        endings = [state.with_jobs({job_id: replace(job, held=end)})]
+        if end is JobState.FAILED and self.promises.retries_failures:
+            endings.append(state.with_jobs({job_id: self._requeued(job)}))
+        return endings
 
     def _recovered(self, job: Job) -> Job:
         """Where recovery promises to put a taken job whose worker is gone: back in the
         queue, unless a worker received it and the library promises at-most-once."""
         if job.received and self.promises.delivery is Delivery.AT_MOST_ONCE:
             return replace(job, held=JobState.FAILED)
+        return self._requeued(job)
+
+    @staticmethod
+    def _requeued(job: Job) -> Job:
+        """The held copy back in the queue: one more delivery is then asked for."""
         return replace(job, held=None, queued=job.queued + 1, received=False,
                        enqueued=max(job.enqueued, job.delivered + 1))
 
@@ -283,17 +297,20 @@ class JobQueueContract:
             return self._problem("no_unrun_failures", None,
                                  f"{job_id} was failed, but no worker ever received it: "
                                  f"it never ran ({says})", evidence)
-        redelivered = (seen is JobState.QUEUED and job.received) or (
-            seen in (JobState.QUEUED, JobState.TAKEN)
-            and job.state in (JobState.FAILED, JobState.DONE))
-        if redelivered and self.promises.delivery is Delivery.AT_MOST_ONCE:
-            return self._problem("no_duplicate_delivery", None,
-                                 f"{says}: a job that ended is offered again, and the library "
-                                 "promises at-most-once delivery", evidence)
-        if redelivered and self.promises.idempotent_enqueue:
+        ended = job.state in (JobState.FAILED, JobState.DONE)
+        if seen is JobState.QUEUED and ended and self.promises.idempotent_enqueue:
             return self._problem("idempotent_enqueue", None,
                                  f"{says}: an enqueue of an existing id queued it again",
                                  evidence)
+        if job.state is JobState.DONE:
+            return self._problem("done_stays_done", None,
+                                 f"{says}: its worker finished it (ok), and it is back in "
+                                 "play", evidence)
+        if self.promises.delivery is Delivery.AT_MOST_ONCE and (
+                seen in (JobState.QUEUED, JobState.TAKEN) and (job.received or ended)):
+            return self._problem("no_duplicate_delivery", None,
+                                 f"{says}: a job a worker received is offered again, and the "
+                                 "library promises at-most-once delivery", evidence)
         return self._problem("acknowledged_effects", None, says, evidence)
 
     def _problem(self, invariant: str, op: Operation | None, message: str,
