@@ -202,11 +202,33 @@ def test_a_finished_job_back_in_a_workers_hands_breaks_done_stays_done():
     assert judge.step(JobOp.RECOVER, OK, {"a": F}, now=100.0) == []  # reported once
 
 
-def test_where_failed_jobs_are_retried_a_failed_job_may_be_queued_again():
-    retried = Promises(Delivery.AT_LEAST_ONCE, idempotent_enqueue=False,
-                       retries_failures=True)
-    for promises, problems in ((retried, []), (AT_LEAST, ["acknowledged_effects"])):
-        judge = Judge(promises)
-        judge.step(JobOp.ENQUEUE, OK, {"a": Q}, job_id="a")
-        judge.step(JobOp.TAKE, OK, {"a": T}, value="a")
-        assert judge.step(JobOp.FAIL, OK, {"a": Q}, job_id="a") == problems
+def test_a_failed_job_with_a_retry_left_is_queued_again_then_failed():
+    judge = Judge(Promises(Delivery.AT_LEAST_ONCE, idempotent_enqueue=False, retries=1))
+    judge.step(JobOp.ENQUEUE, OK, {"a": Q}, job_id="a")
+    judge.step(JobOp.TAKE, OK, {"a": T}, value="a")
+    assert judge.step(JobOp.FAIL, OK, {"a": Q}, job_id="a") == []
+    judge.step(JobOp.TAKE, OK, {"a": T}, value="a")
+    assert judge.step(JobOp.FAIL, OK, {"a": F}, job_id="a") == []
+
+
+def test_a_failed_job_without_retries_queued_again_is_not_what_was_promised():
+    judge = Judge(AT_LEAST)
+    judge.step(JobOp.ENQUEUE, OK, {"a": Q}, job_id="a")
+    judge.step(JobOp.TAKE, OK, {"a": T}, value="a")
+    assert judge.step(JobOp.FAIL, OK, {"a": Q}, job_id="a") == ["acknowledged_effects"]
+
+
+def test_an_abandoned_job_whose_retries_are_spent_may_be_failed_under_at_least_once():
+    judge = Judge(Promises(Delivery.AT_LEAST_ONCE, idempotent_enqueue=False, retries=1))
+    judge.step(JobOp.ENQUEUE, OK, {"a": Q}, job_id="a")
+    judge.step(JobOp.TAKE, OK, {"a": T}, value="a")
+    assert judge.step(JobOp.RECOVER, OK, {"a": Q}, now=100.0) == []  # its one retry
+    judge.step(JobOp.TAKE, OK, {"a": T}, value="a")
+    assert judge.step(JobOp.RECOVER, OK, {"a": F}, now=200.0) == []
+
+
+def test_a_fail_that_answered_ok_but_left_the_job_taken_is_an_unkept_acknowledgement():
+    judge = Judge(AT_MOST)
+    judge.step(JobOp.ENQUEUE, OK, {"a": Q}, job_id="a")
+    judge.step(JobOp.TAKE, OK, {"a": T}, value="a")
+    assert judge.step(JobOp.FAIL, OK, {"a": T}, job_id="a") == ["acknowledged_effects"]

@@ -53,11 +53,13 @@ class Promises:
 
     delivery: Delivery
     idempotent_enqueue: bool  # a second enqueue of a job id leaves the first job alone
-    retries_failures: bool = False  # a job its worker fails may be queued again (retries)
+    # A failed or abandoned job is queued again this many times, then failed (rq's
+    # Retry(max)). At least once with no retries: an abandoned job is queued again always.
+    retries: int = 0
 
     def describe(self) -> str:
         enqueue = "idempotent enqueue" if self.idempotent_enqueue else "non-idempotent enqueue"
-        retries = ", failed jobs retried" if self.retries_failures else ""
+        retries = f", {self.retries} retries" if self.retries else ""
         return f"{self.delivery}, {enqueue}{retries}"
 
 
@@ -103,6 +105,7 @@ class Job:
     enqueued: int = 0  # enqueues that took effect: the deliveries the caller asked for
     delivered: int = 0  # ok takes that handed it to a worker
     received: bool = False  # the held copy reached a worker (an ok take)
+    retried: int = 0  # times it was queued again after a failure or an abandonment
 
     @property
     def state(self) -> JobState:
@@ -227,25 +230,30 @@ class JobQueueContract:
         return state.with_jobs({job_id: _take(job, received=True)}), problems
 
     def _endings(self, state: JobQueueState, kind: JobOp, job_id: str) -> list[JobQueueState]:
-        """Done; or failed, or (where failed jobs are retried) queued again."""
+        """Done; or failed, unless it has a retry left: then queued again."""
         job = state.get(job_id) or Job()
-        end = JobState.DONE if kind is JobOp.FINISH else JobState.FAILED
-        endings = [state.with_jobs({job_id: replace(job, held=end)})]
-        if end is JobState.FAILED and self.promises.retries_failures:
-            endings.append(state.with_jobs({job_id: self._requeued(job)}))
-        return endings
+        if kind is JobOp.FINISH:
+            return [state.with_jobs({job_id: replace(job, held=JobState.DONE)})]
+        if job.retried < self.promises.retries:
+            return [state.with_jobs({job_id: self._requeued(job)})]
+        return [state.with_jobs({job_id: replace(job, held=JobState.FAILED)})]
 
     def _recovered(self, job: Job) -> Job:
         """Where recovery promises to put a taken job whose worker is gone: back in the
-        queue, unless a worker received it and the library promises at-most-once."""
-        if job.received and self.promises.delivery is Delivery.AT_MOST_ONCE:
+        queue if no worker received it; if one did, failed under at-most-once, and under
+        at-least-once queued again (while its retries last, where there are retries)."""
+        if not job.received:
+            return self._requeued(job)
+        if self.promises.delivery is Delivery.AT_MOST_ONCE or (
+                self.promises.retries and job.retried >= self.promises.retries):
             return replace(job, held=JobState.FAILED)
         return self._requeued(job)
 
-    @staticmethod
-    def _requeued(job: Job) -> Job:
-        """The held copy back in the queue: one more delivery is then asked for."""
-        return replace(job, held=None, queued=job.queued + 1, received=False,
+    def _requeued(self, job: Job) -> Job:
+        """The held copy back in the queue: one more delivery is then asked for (a retry
+        spent, where the library counts them)."""
+        retried = job.retried + (job.retried < self.promises.retries)
+        return replace(job, held=None, queued=job.queued + 1, received=False, retried=retried,
                        enqueued=max(job.enqueued, job.delivered + 1))
 
     def _recoveries(self, state: JobQueueState) -> list[JobQueueState]:
@@ -307,7 +315,7 @@ class JobQueueContract:
                                  f"{says}: its worker finished it (ok), and it is back in "
                                  "play", evidence)
         if self.promises.delivery is Delivery.AT_MOST_ONCE and (
-                seen in (JobState.QUEUED, JobState.TAKEN) and (job.received or ended)):
+                seen is JobState.QUEUED and (job.received or ended)):
             return self._problem("no_duplicate_delivery", None,
                                  f"{says}: a job a worker received is offered again, and the "
                                  "library promises at-most-once delivery", evidence)

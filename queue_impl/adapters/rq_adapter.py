@@ -57,7 +57,7 @@ class RqTarget:
         self.unique = unique
         self.promises = Promises(
             Delivery.AT_LEAST_ONCE if retries else Delivery.AT_MOST_ONCE,
-            idempotent_enqueue=unique, retries_failures=bool(retries))
+            idempotent_enqueue=unique, retries=retries)
         self.library = f"rq {rq.__version__}"
         self.worker: SimpleWorker | None = None
         self.held: dict[str, tuple[Job, Queue]] = {}  # jobs the worker took, by id
