@@ -302,9 +302,11 @@ class JobQueueContract:
             return self._problem("all_or_nothing", None,
                                  f"{says}: the operation took effect in part", evidence)
         if seen is JobState.FAILED and not job.received:
+            why = ("no worker ever received it: it never ran" if not job.delivered else
+                   f"it ran {job.delivered} time(s), and the copy queued again after that "
+                   "was failed before any worker received it")
             return self._problem("no_unrun_failures", None,
-                                 f"{job_id} was failed, but no worker ever received it: "
-                                 f"it never ran ({says})", evidence)
+                                 f"{job_id} was failed, but {why} ({says})", evidence)
         ended = job.state in (JobState.FAILED, JobState.DONE)
         if seen is JobState.QUEUED and ended and self.promises.idempotent_enqueue:
             return self._problem("idempotent_enqueue", None,
