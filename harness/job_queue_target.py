@@ -19,6 +19,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import redis
 
+from harness.errors import UsageError
 from harness.spec.job_queue import JobState, Promises
 
 
@@ -64,11 +65,17 @@ class JobQueueTarget(Protocol):
 
 
 JobQueueFactory = Callable[..., JobQueueTarget]
+OPERATIONS = ("prepare", "enqueue", "take", "finish", "fail", "recover", "observe", "close")
 
 
 def check_job_queue(target: Any, spec: str) -> JobQueueTarget:
-    """The target itself, or a TypeError naming what it misses (a bug in an adapter)."""
-    if not isinstance(target, JobQueueTarget) or not isinstance(
-            getattr(target, "promises", None), Promises):
-        raise TypeError(f"{spec} does not meet harness.job_queue_target.JobQueueTarget")
-    return target
+    """The target itself, or a UsageError naming what it misses."""
+    missing = [name for name in OPERATIONS if not callable(getattr(target, name, None))]
+    if not isinstance(getattr(target, "promises", None), Promises):
+        missing.append("promises (a harness.spec.job_queue.Promises)")
+    if not isinstance(getattr(target, "library", None), str):
+        missing.append("library (a str: the library and its version)")
+    if missing:
+        raise UsageError(f"{spec} does not meet the job-queue target contract: missing "
+                         f"{', '.join(missing)} (see harness/job_queue_target.py)")
+    return target  # type: ignore[no-any-return]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from harness.errors import UsageError
 from harness.job_queue_target import check_job_queue
 from harness.spec.job_queue import Delivery, JobState, Promises
 
@@ -32,10 +33,10 @@ def test_an_adapter_with_every_operation_and_its_promises_is_accepted():
 
 
 def test_an_adapter_that_declares_no_promises_is_refused():
-    with pytest.raises(TypeError, match="JobQueueTarget"):
+    with pytest.raises(UsageError, match="missing promises"):
         check_job_queue(NoPromises(), "fake")
 
 
 def test_an_object_missing_an_operation_is_refused():
-    with pytest.raises(TypeError, match="fake"):
+    with pytest.raises(UsageError, match=r"fake .*missing prepare, enqueue, take"):
         check_job_queue(object(), "fake")
