@@ -232,3 +232,15 @@ def test_a_fail_that_answered_ok_but_left_the_job_taken_is_an_unkept_acknowledge
     judge.step(JobOp.ENQUEUE, OK, {"a": Q}, job_id="a")
     judge.step(JobOp.TAKE, OK, {"a": T}, value="a")
     assert judge.step(JobOp.FAIL, OK, {"a": T}, job_id="a") == ["acknowledged_effects"]
+
+
+def test_a_library_that_forgets_finished_jobs_may_leave_no_key_for_a_done_job():
+    forgets = Promises(Delivery.AT_LEAST_ONCE, idempotent_enqueue=False, forgets_done=True)
+    judge = Judge(forgets)
+    judge.step(JobOp.ENQUEUE, OK, {"a": Q}, job_id="a")
+    judge.step(JobOp.TAKE, OK, {"a": T}, value="a")
+    assert judge.step(JobOp.FINISH, OK, {}, job_id="a") == []
+    assert judge.step(JobOp.TAKE, OK, {}, value=None) == []
+    judge = Judge(forgets)
+    judge.step(JobOp.ENQUEUE, OK, {"a": Q}, job_id="a")
+    assert judge.step(JobOp.TAKE, UNKNOWN, {}) == ["no_lost_jobs"]  # only a done job

@@ -56,11 +56,13 @@ class Promises:
     # A failed or abandoned job is queued again this many times, then failed (rq's
     # Retry(max)). At least once with no retries: an abandoned job is queued again always.
     retries: int = 0
+    forgets_done: bool = False  # a finished job leaves no key (dramatiq deletes it on ack)
 
     def describe(self) -> str:
         enqueue = "idempotent enqueue" if self.idempotent_enqueue else "non-idempotent enqueue"
         retries = f", {self.retries} retries" if self.retries else ""
-        return f"{self.delivery}, {enqueue}{retries}"
+        forgets = ", forgets finished jobs" if self.forgets_done else ""
+        return f"{self.delivery}, {enqueue}{retries}{forgets}"
 
 
 class JobOp(StrEnum):
@@ -150,7 +152,10 @@ class JobQueueContract:
         seen = {job_id: _as_seen(known.get(job_id, Job()), state)
                 for job_id, state in observation.items()}
         gone = {job_id: _as_seen(job, JobState.GONE)
-                for job_id, job in known.items() if job_id not in observation}
+                for job_id, job in known.items()
+                if job_id not in observation and not self._forgotten(job)}
+        gone |= {job_id: job for job_id, job in known.items()
+                 if job_id not in observation and self._forgotten(job)}
         return JobQueueState(tuple(sorted((gone | seen).items())))
 
     def observe(self, branch: Branch[JobQueueState],
@@ -284,11 +289,15 @@ class JobQueueContract:
                     "operation made (an operation took effect in part, or one that failed "
                     "wrote)", {"job_id": job_id, "observed": str(seen)}))
                 continue
-            if job is None:
+            if job is None or (job_id not in observation and self._forgotten(job)):
                 continue
             if seen is not job.state:
                 problems.append(self._difference(job_id, job, seen))
         return problems
+
+    def _forgotten(self, job: Job) -> bool:
+        """A done job with no key left, where the library deletes finished jobs."""
+        return self.promises.forgets_done and job.state is JobState.DONE
 
     def _difference(self, job_id: str, job: Job, seen: JobState) -> Problem:
         evidence = {"job_id": job_id, "expected": str(job.state), "observed": str(seen),
