@@ -86,3 +86,11 @@ def test_one_job_id_sent_twice_is_two_messages_and_runs_twice(run):
                 JobStep(JobOp.TAKE), JobStep(JobOp.FINISH), JobStep(JobOp.TAKE),
                 JobStep(JobOp.FINISH))
     assert [s for _, s in seen][2:] == [{"a": Q}, {"a": Q}, {"a": T}, {}]
+
+
+def test_a_stalled_fetch_escapes_as_a_raw_redis_timeout_not_connection_closed(run):
+    """dramatiq#894 (open on 2.2.1): only ConnectionError is wrapped; the job is safe."""
+    seen = play(run, JobStep(JobOp.ENQUEUE, "a"), JobStep(JobOp.TAKE), fault_on=1,
+                kind=FaultKind.STALL)
+    assert run.history.ops[-1].error.startswith("TimeoutError")
+    assert seen[-1] == ("unknown", {"a": T})
