@@ -13,12 +13,12 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import redis
 
-from harness.errors import InfrastructureError
+from harness.errors import InfrastructureError, UsageError
 from harness.faults import Fault, FaultKind
 from harness.history import History, Operation, Outcome, classify
 from harness.injector import FaultInjector, RoundTrip, injected_client
@@ -121,7 +121,11 @@ class JobQueueRun:
         self.injector = FaultInjector(services.control, services.proxy_name)
         self.client = injected_client(services.proxy.host, services.proxy.port, self.injector,
                                       RUN_POLICY, db=services.database, decode_responses=False)
-        self.target: JobQueueTarget = check_job_queue(factory(self.client, **options), name)
+        try:
+            made = factory(self.client, **options)
+        except TypeError as exc:  # options this adapter does not take
+            raise UsageError(f"{name} does not take the options {dict(options)}: {exc}") from exc
+        self.target: JobQueueTarget = check_job_queue(made, name)
         try:
             self.target.prepare()  # outside any operation: its round trips are nobody's
         except redis.RedisError as exc:  # no fault is armed here: the servers failed
@@ -192,10 +196,13 @@ class JobQueueRun:
 
 
 def run_job_queue_scenario(scenario: JobQueueScenario, services: Services,
-                           factory: JobQueueFactory, target: str,
-                           *, faulted: bool = True) -> JobQueueResult:
+                           factory: JobQueueFactory, target: str, *, faulted: bool = True,
+                           options: Mapping[str, Any] | None = None) -> JobQueueResult:
     """Replay `scenario` on `target`; violated as soon as the spec names a problem.
-    `faulted=False` plays the same steps with no fault: a correct run, which must hold."""
+    `faulted=False` plays the same steps with no fault: a correct run, which must hold.
+    `options` for the adapter: the scenario's own unless given."""
+    if options is not None:
+        scenario = replace(scenario, options=options)
     plan: tuple[Fault, ...] = ()
     index = scenario.faulted_step if faulted else None
     if index is not None:

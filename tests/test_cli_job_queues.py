@@ -81,7 +81,7 @@ def test_redis_killed_mid_run_ends_with_exit_3_and_no_verdict(tmp_path):
     (tmp_path / "sabotaged_adapter.py").write_text(SABOTAGED_ADAPTER)
     with local_services(ServicesConfig()) as private:
         victim = next(p for p in private.processes if p.name == "redis-server")
-        run = run_command([QUEUE_CHAOS, "reproduce", "RQ-1716", "--target",
+        run = run_command([QUEUE_CHAOS, "reproduce", "RQ-2061", "--target",
                            "sabotaged_adapter:make", *compose_flags(private)],
                           pythonpath=tmp_path, env={"QC_KILL_PID": str(victim.pid)})
         assert not victim.alive()
@@ -98,3 +98,12 @@ def test_list_shows_the_job_queue_scenarios_with_their_library():
     for scenario_id in ("RQ-1716", "RQ-2061", "RQ-2424"):
         line = next(line for line in section.splitlines() if line.startswith(scenario_id))
         assert line.rstrip().endswith("rq")
+
+
+@pytest.mark.skipif(importlib.util.find_spec("dramatiq") is None,
+                    reason="dramatiq is not installed: pip install 'queue-chaos[dramatiq]'")
+def test_an_rq_scenario_on_another_library_whose_round_trips_it_cannot_aim_at_holds_as_such(
+        servers):
+    run = run_cli("reproduce", "RQ-1716", "--target", "dramatiq", *servers)
+    assert run.code == ExitCode.HOLDS, run.out + run.err
+    assert "no round trip of step 2 on dramatiq sends LPOP" in run.out

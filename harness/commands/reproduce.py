@@ -27,7 +27,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser = subparsers.add_parser(
         "reproduce", help="run one scenario by id and print its trace",
         description="Run a scenario (e.g. CRITICAL-1, or MEDIUM-4 for its group) against a "
-                    "target on real servers; exit 1 if it shows the violation, 0 if it holds.")
+                    "target on real servers; exit 1 if it shows the violation, 0 if it holds. "
+                    "A queue library's issue (RQ-1716) runs on that library's adapter "
+                    "(--target rq, its default).")
     parser.add_argument("id", help="scenario id (see 'queue-chaos list')")
     add_target_flag(parser, "phase1")
     parser.set_defaults(target=None)  # phase1, or a job-queue scenario's own library
@@ -67,14 +69,17 @@ def run_job_queue(args: argparse.Namespace) -> ExitCode:
     scenario = job_queues.select(args.id)
     target = args.target or scenario.library
     if target not in job_queue_aliases() and ":" not in target:
-        raise UsageError(f"{scenario.id} runs on a job-queue target ({scenario.library}), not "
-                         f"{target!r}: --target {', '.join(job_queue_aliases())} or "
-                         "module:factory")
+        raise UsageError(f"{scenario.id} runs on a job-queue target, not {target!r}: "
+                         f"--target {scenario.library} (its library), another of "
+                         f"{', '.join(job_queue_aliases())}, or module:factory")
     factory = load_job_queue_factory(target)  # a missing library fails before any server
     with open_services(services_config(args)) as services, \
             progress_line(f"reproducing on {target}") as update:
         update(scenario.id)
-        result = run_job_queue_scenario(scenario, services, factory, target)
+        # The scenario's options (rq's queue count) are its library's; another library
+        # plays the same steps with its defaults (a fault aimed at LPOP may find no aim).
+        options = scenario.options if target == scenario.library else {}
+        result = run_job_queue_scenario(scenario, services, factory, target, options=options)
     print(result.trace)
     print()
     return ExitCode.VIOLATION if result.violated else ExitCode.HOLDS
