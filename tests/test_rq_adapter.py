@@ -121,3 +121,15 @@ def test_a_job_id_enqueued_twice_without_unique_is_judged_as_non_idempotent(qc_s
         assert run.seen == {"a": JobState.QUEUED}
     finally:
         run.close()
+
+
+def test_a_finished_job_whose_hash_expired_is_forgotten_not_lost(qc_services, qc_redis):
+    run = JobQueueRun(qc_services, make_rq, {}, "rq")
+    try:
+        for step in (JobStep(JobOp.ENQUEUE, "a"), JobStep(JobOp.TAKE), JobStep(JobOp.FINISH)):
+            assert run.step(step) == []
+        qc_redis.delete("rq:job:a")  # what result_ttl does, 500 s later
+        assert run.step(JobStep(JobOp.TAKE)) == []
+        assert run.seen == {}
+    finally:
+        run.close()

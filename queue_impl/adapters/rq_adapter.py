@@ -15,7 +15,8 @@ version (INFO) on the client at its first take: asked once here. With `unique=Tr
 enqueue runs a Lua script, loaded here so that its first call is one round trip, not three.
 
 Promises: rq fails an abandoned job (AbandonedJobError) unless it has retries left, so it is
-at-most-once unless `retries` > 0; enqueue is idempotent only with `unique=True`.
+at-most-once unless `retries` > 0; enqueue is idempotent only with `unique=True`; a finished
+job's hash expires after its result_ttl (500 s by default): rq forgets done jobs.
 """
 
 from __future__ import annotations
@@ -57,7 +58,8 @@ class RqTarget:
         self.unique = unique
         self.promises = Promises(
             Delivery.AT_LEAST_ONCE if retries else Delivery.AT_MOST_ONCE,
-            idempotent_enqueue=unique, retries=retries)
+            idempotent_enqueue=unique, retries=retries,
+            forgets_done=True)  # a finished job's hash expires after result_ttl (500 s)
         self.library = f"rq {rq.__version__}"
         self.worker: SimpleWorker | None = None
         self.held: dict[str, tuple[Job, Queue]] = {}  # jobs the worker took, by id
@@ -147,6 +149,8 @@ class RqTarget:
         seen = {}
         for job_id, states in places.items():
             status = reader.hget(Job.key_for(job_id), "status")
+            if status is None and states <= {JobState.DONE}:
+                continue  # a finished job whose hash expired (result_ttl): forgotten
             if status is None:  # no hash: rq's take skips the id, nothing can run it
                 seen[job_id] = JobState.GONE
             elif {JobState.DONE, JobState.FAILED} <= states:  # a job id run twice: its last
