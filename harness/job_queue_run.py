@@ -24,6 +24,7 @@ from harness.history import History, Operation, Outcome, classify
 from harness.injector import FaultInjector, RoundTrip, injected_client
 from harness.invariants import Severity
 from harness.job_queue_target import JobQueueFactory, JobQueueTarget, check_job_queue
+from harness.op_deadline import DEFAULT_OP_TIMEOUT, HUNG, OpDeadline, OperationHung
 from harness.redis_client import ClientPolicy
 from harness.services import Services
 from harness.spec.engine import Candidates, Problem
@@ -109,8 +110,11 @@ class JobQueueRun:
     """One fresh run: clean Redis, a faultable bytes client, the target, a history, a judge."""
 
     def __init__(self, services: Services, factory: JobQueueFactory,
-                 options: Mapping[str, Any], name: str) -> None:
+                 options: Mapping[str, Any], name: str,
+                 op_timeout: float = DEFAULT_OP_TIMEOUT) -> None:
         self.services = services
+        self.deadline = OpDeadline(op_timeout)
+        self.hung = False  # an operation did not return: the run ends there
         services.control.reset()
         self.reader = redis.Redis(host=services.redis.host, port=services.redis.port,
                                   db=services.database, socket_timeout=5)  # bytes, direct
@@ -148,7 +152,14 @@ class JobQueueRun:
         op = self.history.invoke("worker", step.kind, args, plan)  # type: ignore[arg-type]
         with self.injector.operation(faults) as run:
             try:
-                value = call()
+                value = self.deadline.call(call)
+            except OperationHung as hung:  # the target is held by the call: judged, then over
+                self.history.complete(op, Outcome.UNKNOWN, error=f"{HUNG}: {hung}")
+                self.hung = True
+                self.trips = list(run.trips)
+                return [*self._judge(op), Problem(
+                    "liveness", f"{step.kind} did not return within {hung.seconds:g} s",
+                    {"limit_seconds": hung.seconds}, (op.index,))]
             except Exception as exc:  # noqa: BLE001 - every error is an outcome to judge
                 outcome, crashed = classify(exc)
                 self.history.complete(op, outcome, error=f"{type(exc).__name__}: {exc}",
@@ -186,6 +197,11 @@ class JobQueueRun:
         return self.candidates.apply(op) + self.candidates.observe(self.seen)
 
     def close(self) -> None:
+        self.deadline.close()
+        if self.hung:  # the hung call still holds the target and its client
+            with contextlib.suppress(Exception):
+                self.injector.heal()
+            return
         with contextlib.suppress(Exception):
             self.target.close()
         for client in (self.client, self.reader):
@@ -197,27 +213,31 @@ class JobQueueRun:
 
 def run_job_queue_scenario(scenario: JobQueueScenario, services: Services,
                            factory: JobQueueFactory, target: str, *, faulted: bool = True,
-                           options: Mapping[str, Any] | None = None) -> JobQueueResult:
+                           options: Mapping[str, Any] | None = None,
+                           op_timeout: float = DEFAULT_OP_TIMEOUT) -> JobQueueResult:
     """Replay `scenario` on `target`; violated as soon as the spec names a problem.
     `faulted=False` plays the same steps with no fault: a correct run, which must hold.
-    `options` for the adapter: the scenario's own unless given."""
+    `options` for the adapter: the scenario's own unless given. An operation that does not
+    return within `op_timeout` is a liveness violation, and the run ends there."""
     if options is not None:
         scenario = replace(scenario, options=options)
     plan: tuple[Fault, ...] = ()
     index = scenario.faulted_step if faulted else None
     if index is not None:
-        found = _plan(scenario, services, factory, target, index)
+        found = _plan(scenario, services, factory, target, index, op_timeout=op_timeout)
         if found is None:
             fault = scenario.steps[index].fault
             return JobQueueResult(scenario, target, "not applicable",
                                   trace=f"no round trip of step {index + 1} on {target} sends "
                                         f"{fault.command if fault else '?'}")
         plan = (found,)
-    run = JobQueueRun(services, factory, scenario.options, target)
+    run = JobQueueRun(services, factory, scenario.options, target, op_timeout)
     try:
         problems: list[Problem] = []
         for i, step in enumerate(scenario.steps):
             problems += run.step(step, plan if i == index else ())
+            if run.hung:
+                break
         services.check_alive()  # no verdict on a queue whose servers died under it
         verdict = "violated" if problems else "holds"
         plan_text = ", ".join(str(f) for f in plan) or "no fault"
@@ -228,14 +248,16 @@ def run_job_queue_scenario(scenario: JobQueueScenario, services: Services,
 
 
 def _plan(scenario: JobQueueScenario, services: Services, factory: JobQueueFactory,
-          target: str, index: int) -> Fault | None:
+          target: str, index: int, *, op_timeout: float) -> Fault | None:
     """Dry-run the steps up to the faulted one to find the round trip its fault aims at."""
     fault = scenario.steps[index].fault
     assert fault is not None
-    run = JobQueueRun(services, factory, scenario.options, target)
+    run = JobQueueRun(services, factory, scenario.options, target, op_timeout)
     try:
         for step in scenario.steps[: index + 1]:
             run.step(step)
+            if run.hung:
+                return None
         return next((Fault(fault.kind, trip.number) for trip in run.trips
                      if fault.command.upper() in trip.commands), None)
     finally:

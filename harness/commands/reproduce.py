@@ -79,7 +79,8 @@ def run_job_queue(args: argparse.Namespace) -> ExitCode:
         # The scenario's options (rq's queue count) are its library's; another library
         # plays the same steps with its defaults (a fault aimed at LPOP may find no aim).
         options = scenario.options if target == scenario.library else {}
-        result = run_job_queue_scenario(scenario, services, factory, target, options=options)
+        result = run_job_queue_scenario(scenario, services, factory, target, options=options,
+                                        op_timeout=args.op_timeout)
     print(result.trace)
     print()
     return ExitCode.VIOLATION if result.violated else ExitCode.HOLDS

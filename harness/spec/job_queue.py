@@ -91,6 +91,8 @@ JOB_QUEUE_INVARIANTS: dict[str, Invariant] = {inv.name: inv for inv in (
               "an operation whose outcome is unknown took effect entirely or not at all"),
     Invariant("acknowledged_effects", Severity.HIGH,
               "an operation that answered ok did what the contract says, and nothing else"),
+    Invariant("liveness", Severity.HIGH,
+              "every operation returns within the operation time limit"),
 )}
 
 
