@@ -153,12 +153,9 @@ class JobQueueContract:
         known = branch.state.by_id
         seen = {job_id: _as_seen(known.get(job_id, Job()), state)
                 for job_id, state in observation.items()}
-        gone = {job_id: _as_seen(job, JobState.GONE)
-                for job_id, job in known.items()
-                if job_id not in observation and not self._forgotten(job)}
-        gone |= {job_id: job for job_id, job in known.items()
-                 if job_id not in observation and self._forgotten(job)}
-        return JobQueueState(tuple(sorted((gone | seen).items())))
+        missing = {job_id: job if self._forgotten(job) else _as_seen(job, JobState.GONE)
+                   for job_id, job in known.items() if job_id not in observation}
+        return JobQueueState(tuple(sorted((missing | seen).items())))
 
     def observe(self, branch: Branch[JobQueueState],
                 observation: Observation) -> list[Branch[JobQueueState]]:
