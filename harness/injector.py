@@ -304,14 +304,14 @@ class RoundTripConnection(Connection):
 
 def injected_client(
     host: str, port: int, injector: FaultInjector, policy: ClientPolicy | None = None,
-    db: int = 0,
+    db: int = 0, *, decode_responses: bool = True,
 ) -> redis.Redis:
     """A client through the proxy whose round trips `injector` counts and faults.
 
     build_client speaks RESP2: a new connection sends nothing before the first request, so
     every fault kind, `reset` included, lands on the request and never on a handshake. A
     database other than 0 is selected on connect (one command): then `reset` is refused
-    (faults.kinds_for_database leaves it out).
+    (faults.kinds_for_database leaves it out). `decode_responses=False`: bytes (rq).
     """
     return build_client(host, port, policy, connection_class=RoundTripConnection,
-                        fault_injector=injector, db=db)
+                        decode_responses=decode_responses, fault_injector=injector, db=db)

@@ -47,9 +47,15 @@ def build_client(
     port: int,
     policy: ClientPolicy | None = None,
     connection_class: type[Connection] = Connection,
+    decode_responses: bool = True,
     **connection_kwargs: Any,
 ) -> redis.Redis:
-    """A decoded-strings client whose every setting that matters under faults is explicit."""
+    """A client whose every setting that matters under faults is explicit.
+
+    Decoded strings by default (the dual-write targets); `decode_responses=False` gives
+    bytes over the same connection class, for a library that stores binary data (rq keeps
+    its job data zlib-compressed and pickled).
+    """
     policy = policy or ClientPolicy()
     pool = redis.ConnectionPool(
         connection_class=connection_class,
@@ -58,7 +64,7 @@ def build_client(
         socket_timeout=policy.socket_timeout,
         socket_connect_timeout=policy.connect_timeout,
         retry=policy.retry(),
-        decode_responses=True,
+        decode_responses=decode_responses,
         health_check_interval=0,  # a PING before a command would shift the round-trip count
         driver_info=None,  # no CLIENT SETINFO on connect
         **({"protocol": 2} | connection_kwargs),  # RESP2 sends nothing on connect (RESP3

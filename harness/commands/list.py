@@ -6,7 +6,7 @@ import argparse
 
 from harness.errors import ExitCode
 from harness.textable import render_table
-from scenarios import CATALOGUE, OPT_IN
+from scenarios import CATALOGUE, OPT_IN, job_queues
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -21,4 +21,9 @@ def run(args: argparse.Namespace) -> ExitCode:
         rows = [(s.id, str(s.severity), s.breaks, s.title, s.source.split(":")[0])
                 for s in scenarios]
         print(render_table(("id", "severity", "invariant", "title", "from"), rows))
+    print("\nqueue libraries' documented issues, under the generic job-queue contract "
+          "(reproduce ID --target LIBRARY):")
+    rows = [(s.id, str(s.severity), s.breaks, s.title, s.library)
+            for s in job_queues.SCENARIOS]
+    print(render_table(("id", "severity", "invariant", "title", "target"), rows))
     return ExitCode.HOLDS

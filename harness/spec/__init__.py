@@ -10,6 +10,8 @@ instead of looking for bad shapes someone thought of. Here the model is the cont
   contract  each operation's promised effect, answer and error, as a Model
   observe   a candidate state against a snapshot: every difference, named by invariant
   judge     the glue a Driver uses: one call per completed operation and its snapshot
+  job_queue the generic job-queue contract (third-party libraries, their adapters'
+            promises), a second Model on the same engine
 """
 
 from harness.spec.judge import SpecJudge
