@@ -25,7 +25,8 @@ def test_a_failure_found_under_nightly_replays_from_its_database(qc_services, tm
     assert any(database.iterdir())
 
     morning = run_cli("machine", "--target", "variant:MEDIUM-3", "--profile", "repro",
-                      "--database", str(database), "--clients", "1", *servers)
+                      "--database", str(database), "--clients", "1", "--shrink-budget", "0",
+                      *servers)
     assert morning.code == ExitCode.VIOLATION, morning.out + morning.err
     assert "input_validation" in morning.out.splitlines()[-1]
 
