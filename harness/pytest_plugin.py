@@ -48,7 +48,13 @@ from harness.faults import FaultKind
 from harness.gate import DEFAULT_BLOCKING, GateReport, parse_blocking, render_report, run_gate
 from harness.injector import FaultInjector, injected_client
 from harness.invariants import Severity
-from harness.machine import MachineResult, MachineSetup, run_by_severity, run_machine
+from harness.machine import (
+    SHRINK_BUDGET,
+    MachineResult,
+    MachineSetup,
+    run_by_severity,
+    run_machine,
+)
 from harness.profiles import PROFILES, profile_settings
 from harness.redis_client import ClientPolicy, build_client
 from harness.scenario import Scenario, ScenarioResult, run_scenario
@@ -164,9 +170,11 @@ def check_queue(
     seed: int | None = None,
     fault_kinds: tuple[FaultKind, ...] = tuple(FaultKind),
     policy: ClientPolicy = DRIVER_POLICY,
+    shrink_budget: float | None = SHRINK_BUDGET,
 ) -> MachineResult:
     """The state machine on `target`; one pass per severity (as the gate runs it) by default."""
-    setup = MachineSetup(services, as_target(target), policy, fault_kinds)
+    setup = MachineSetup(services, as_target(target), policy, fault_kinds,
+                         shrink_budget=shrink_budget)
     run = run_by_severity if severity_passes else run_machine
     return run(setup, settings, seed)
 
@@ -267,25 +275,29 @@ def qc_target(request: pytest.FixtureRequest,
 def qc_check_queue(request: pytest.FixtureRequest,
                    qc_services: Services) -> Callable[..., MachineResult]:
     """`qc_check_queue(target=None, *, profile=None, max_examples=None, steps=None,
-    severity_passes=True, seed=None, fault_kinds=all, settings=None)`.
+    severity_passes=True, seed=None, fault_kinds=all, settings=None, shrink_budget=10)`.
 
     Fails the test with Hypothesis's minimal failing programs when an invariant breaks;
-    `settings` (a hypothesis.settings) replaces the profile entirely. Infrastructure errors
-    raise InfrastructureError: no verdict on the queue.
+    `settings` (a hypothesis.settings) replaces the profile entirely; `shrink_budget`
+    bounds the shrinking of a failure in seconds per run (0: the first failing program
+    as found; None: 300 s). Infrastructure errors raise
+    InfrastructureError: no verdict on the queue.
     """
 
     def check(target: TargetSpec | None = None, *, profile: str | None = None,
               max_examples: int | None = None, steps: int | None = None,
               severity_passes: bool = True, seed: int | None = None,
               fault_kinds: tuple[FaultKind, ...] = tuple(FaultKind),
-              settings: Settings | None = None) -> MachineResult:
+              settings: Settings | None = None,
+              shrink_budget: float | None = SHRINK_BUDGET) -> MachineResult:
         spec = as_target(target if target is not None else default_target(request))
         chosen = settings or machine_settings(request.config, profile, max_examples, steps)
         result = check_queue(qc_services, spec, chosen, severity_passes=severity_passes,
-                             seed=seed, fault_kinds=fault_kinds)
+                             seed=seed, fault_kinds=fault_kinds, shrink_budget=shrink_budget)
         if not result.holds:
+            shrinking = f"\nshrinking: {result.shrinking}" if result.shrinking else ""
             pytest.fail(f"queue-chaos: {spec} violates {', '.join(result.invariants_violated)}"
-                        f"\n{result.report}", pytrace=False)
+                        f"{shrinking}\n{result.report}", pytrace=False)
         return result
 
     return check
@@ -299,7 +311,8 @@ class QueueChaosWarning(UserWarning):
 def qc_gate(request: pytest.FixtureRequest,
             qc_services: Services) -> Callable[..., GateReport]:
     """`qc_gate(target=None, *, block_on="CRITICAL,HIGH", max_examples=None, steps=None,
-    machine=True)`: what `queue-chaos gate --target T` concludes, from a test.
+    machine=True, shrink_budget=10)`: what `queue-chaos gate --target T` concludes, from a
+    test (`shrink_budget` as for qc_check_queue: `--shrink-budget` of the command).
 
     Every scenario, then the state machine under the gate profile (scaled by the arguments,
     else --qc-examples), judged with the same blocking severities. A blocking finding fails
@@ -310,12 +323,13 @@ def qc_gate(request: pytest.FixtureRequest,
     def gate(target: TargetSpec | None = None, *,
              block_on: str | Iterable[Severity] = DEFAULT_BLOCKING,
              max_examples: int | None = None, steps: int | None = None,
-             machine: bool = True) -> GateReport:
+             machine: bool = True, shrink_budget: float | None = SHRINK_BUDGET) -> GateReport:
         spec = as_target(target if target is not None else default_target(request))
         blocking = parse_blocking(block_on) if isinstance(block_on, str) else frozenset(block_on)
         settings = machine_settings(request.config, "gate", max_examples, steps) if machine \
             else None
-        report = run_gate(qc_services, spec, CATALOGUE, settings, blocking=blocking)
+        report = run_gate(qc_services, spec, CATALOGUE, settings, blocking=blocking,
+                          shrink_budget=shrink_budget)
         if report.undeclared_keys:
             warnings.warn(warning(report.undeclared_keys), QueueChaosWarning, stacklevel=2)
         if not report.passed:

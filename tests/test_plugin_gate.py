@@ -34,7 +34,7 @@ def make_queue(client, registry):
 
 TEAM_TESTS = '''
 def test_the_queue_passes_the_gate(qc_gate):
-    report = qc_gate(max_examples=3, steps=8)
+    report = qc_gate(max_examples=3, steps=8, shrink_budget=0)
     assert report.passed
 '''
 
@@ -56,6 +56,17 @@ def test_qc_gate_fails_a_queue_the_gate_blocks_naming_the_finding(team):
                                  "*verdict: FAIL: * blocking finding(s): *FIELD-3*"])
 
 
+def test_qc_check_queue_takes_a_shrink_budget_and_the_failure_says_where_it_stopped(team):
+    team.makepyfile(test_team='''
+def test_qc_12(qc_check_queue):
+    qc_check_queue("variant:QC-12", max_examples=10, severity_passes=False, shrink_budget=0)
+''')
+    result = team.runpytest()
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*violates*queue_order*",
+                                 "*shrinking: stopped at its budget of 0 s*"])
+
+
 def test_qc_gate_passes_the_reference_and_returns_the_report(team):
     team.runpytest("--qc-target", "reference").assert_outcomes(passed=1)
 
@@ -63,7 +74,7 @@ def test_qc_gate_passes_the_reference_and_returns_the_report(team):
 def test_qc_gate_blocks_on_the_severities_it_is_given(team):
     team.makepyfile(test_team='''
 def test_only_critical_blocks(qc_gate):
-    report = qc_gate(block_on="CRITICAL", max_examples=3, steps=8)
+    report = qc_gate(block_on="CRITICAL", max_examples=3, steps=8, shrink_budget=0)
     assert "FIELD-3" not in [row.id for row in report.blocked]
 ''')
     team.runpytest("--qc-target", "loosequeue:make_queue").assert_outcomes(passed=1)
