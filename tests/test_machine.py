@@ -50,17 +50,21 @@ def test_twice_that_budget_kills_the_variants_that_are_hard_to_find(qc_services,
     assert not result.holds, f"variant {variant} ({VARIANTS[variant].defect}) survived"
 
 
-def test_phase1_shrinks_to_a_faulted_enqueue_that_loses_the_job(qc_services):
+def test_phase1_shrinks_to_a_program_of_at_most_three_operations_that_loses_a_job(
+        qc_services):
     # One client: with two, the shortest program may be a double submit with the fault.
+    # Phase 1 loses jobs in more than one way, and which minimal program Hypothesis ends
+    # at depends on what it met first: a faulted enqueue retried after healing (CRITICAL-1),
+    # or a legacy job dequeued and failed. Either is at most three operations long.
     result = run_machine(MachineSetup(qc_services, "phase1", judged={"no_lost_jobs"},
-                                      clients=1), GATE)
+                                      clients=1, shrink_budget=60), GATE)
     assert result.invariants_violated == ["no_lost_jobs"]
+    assert result.shrinking == "finished", "the minimal program is what this test reads"
     program = next(part for part in result.report.split("You can reproduce")
                    if "NoLostJobsViolated" in part)
-    assert "(faults): (Fault.parse(" in program  # the fault, drawn for the enqueue
-    assert "= state.enqueue(" in program
-    # The lost job: acknowledged with no record (CRITICAL-1), or written but never pushed.
-    assert "has no record" in program or "it will never run" in program
+    history = program.split("history:", 1)[1].split("Failing test case:", 1)[0]
+    operations = [line for line in history.splitlines() if line.strip().startswith("#")]
+    assert 1 <= len(operations) <= 3, program
 
 
 def test_redis_py_default_retries_queue_a_job_twice_after_a_lost_reply(qc_services):
