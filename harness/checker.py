@@ -20,6 +20,7 @@ from collections import Counter
 from typing import Any
 
 from prometheus_client import CollectorRegistry
+from prometheus_client.samples import Sample
 
 from harness.history import Operation, OpKind, Outcome
 from harness.inputs import Validity, classify_input
@@ -271,22 +272,24 @@ class Checker:
     def check_telemetry(self) -> list[Violation]:
         """The target's counters against the history; nothing if it reports no telemetry."""
         self.notes = []
-        registered = _registered_names(self.registry)
-        if not registered & set(MetricNames.ALL):
+        families = list(self.registry.collect()) if self.registry is not None else []
+        if not {family.name for family in families} & set(MetricNames.ALL):
             self.notes.append("telemetry not checked: the target registered none of "
                               f"{', '.join(MetricNames.ALL)}")
             return []
+        # Read once: a registry summed over every client's costs a pass over all metrics.
+        samples = [sample for family in families for sample in family.samples]
         found = []
         for kind in TELEMETRY_OPERATIONS:
-            found += self._judge_dual_writes(kind)
-        found += self._judge_fallbacks()
+            found += self._judge_dual_writes(kind, samples)
+        found += self._judge_fallbacks(samples)
         return settle(found)
 
     @property
     def telemetry_checked(self) -> bool:
         return bool(_registered_names(self.registry) & set(MetricNames.ALL))
 
-    def _judge_dual_writes(self, kind: OpKind) -> list[Violation]:
+    def _judge_dual_writes(self, kind: OpKind, samples: list[Sample]) -> list[Violation]:
         if self.model.crashed[kind.value]:
             self.notes.append(f"{kind} counters not checked: {self.model.crashed[kind.value]} "
                               "calls crashed, so what they counted is unknown")
@@ -296,8 +299,10 @@ class Checker:
         # A refusal of valid-looking input (JobNotFound, or an input we are unsure of) got
         # past validation or not: it may count as either outcome, or as neither.
         slack = self.model.refused_valid[kind.value]
-        success = self._sample(MetricNames.DUAL_WRITES, operation=kind.value, outcome="success")
-        failure = self._sample(MetricNames.DUAL_WRITES, operation=kind.value, outcome="failure")
+        success = _total(samples, MetricNames.DUAL_WRITES, operation=kind.value,
+                         outcome="success")
+        failure = _total(samples, MetricNames.DUAL_WRITES, operation=kind.value,
+                         outcome="failure")
         hung = self.model.hung[kind.value]  # unknown, and maybe not counted yet
         if (ok <= success <= ok + slack and unknown - hung <= failure <= unknown + slack
                 and success + failure <= ok + unknown + slack):
@@ -310,12 +315,12 @@ class Checker:
             {"operation": kind.value, "success": success, "failure": failure,
              "ok": ok, "unknown": unknown, "refused": slack})]
 
-    def _judge_fallbacks(self) -> list[Violation]:
+    def _judge_fallbacks(self, samples: list[Sample]) -> list[Violation]:
         if not self._fallbacks_judged:
             self.notes.append("fallback reads not checked: some get_job was observed "
                               "without a snapshot")
             return []
-        counted = self._sample(MetricNames.FALLBACK_READS)
+        counted = _total(samples, MetricNames.FALLBACK_READS)
         low, high = self._fallbacks, self._fallbacks + self._fallback_slack
         if low <= counted <= high:
             return []
@@ -325,18 +330,6 @@ class Checker:
             f"{MetricNames.FALLBACK_READS} counts {counted:g}; the history has {expected} "
             "get_job answers from an old record with no new one",
             {"counted": counted, "expected_min": low, "expected_max": high})]
-
-    def _sample(self, metric: str, **labels: str) -> float:
-        """The sum of a counter's `_total` samples whose labels include `labels` (0 if none)."""
-        if self.registry is None:
-            return 0.0
-        total = 0.0
-        for family in self.registry.collect():
-            for sample in family.samples:
-                if sample.name == f"{metric}_total" and all(
-                        sample.labels.get(k) == v for k, v in labels.items()):
-                    total += sample.value
-        return total
 
     # --- for the heal rule and the report -----------------------------------------------
     def pending_requests(self) -> list[tuple[str, str, dict]]:
@@ -393,6 +386,13 @@ class Checker:
 def _schemas_holding(snapshot: Snapshot, ws: str, job_id: str) -> list[str]:
     held = ["old"] if job_id in snapshot.old_jobs else []
     return held + (["new"] if (ws, job_id) in snapshot.new_jobs else [])
+
+
+def _total(samples: list[Sample], metric: str, **labels: str) -> float:
+    """The sum of a counter's `_total` samples whose labels include `labels` (0 if none)."""
+    name = f"{metric}_total"
+    return sum(sample.value for sample in samples if sample.name == name
+               and all(sample.labels.get(k) == v for k, v in labels.items()))
 
 
 def _registered_names(registry: CollectorRegistry | None) -> set[str]:

@@ -192,27 +192,31 @@ def jobs_in_states(otherwise: st.SearchStrategy[Any],
                    states: tuple[str, ...] = JOB_STATES) -> st.SearchStrategy[Any]:
     """A job Redis holds in one of `states`, chosen by its state first (so that every method
     meets jobs pending, leased and finished alike), else one from `otherwise`."""
-    @st.composite
-    def pick(draw: st.DrawFn) -> Any:
-        driver = draw(st.runner()).driver
-        by_state: dict[str, list[str]] = {}
-        for job_id in driver.job_order:
-            if driver.snapshot.has_record(job_id):
-                by_state.setdefault(state_of(driver.snapshot, job_id), []).append(job_id)
-        # Drawn in one shape whatever Redis holds (a state, a place among JOBS_DRAWN), then
-        # mapped onto what it holds: a replay whose Redis differs draws the same.
-        wanted = draw(st.sampled_from(states))
-        index = draw(st.integers(0, JOBS_DRAWN - 1))
-        held = [s for s in states if s in by_state]
-        if not held:
-            return draw(otherwise)
-        state = wanted if wanted in by_state else held[states.index(wanted) % len(held)]
-        job_id = by_state[state][index % len(by_state[state])]
-        old, new = driver.snapshot.records_of(job_id)
-        workspace = (old or new or {}).get("workspace_id", WORKSPACES[0])
-        return JobInState(state, index % len(by_state[state]), job_id, workspace)
+    return _job_in_state(otherwise, states)
 
-    return pick()
+
+# The composites are defined once, at import: Hypothesis reads a composite's source when it
+# is defined, and these strategies are built for rules and inside rules, step after step.
+@st.composite
+def _job_in_state(draw: st.DrawFn, otherwise: st.SearchStrategy[Any],
+                  states: tuple[str, ...]) -> Any:
+    driver = draw(st.runner()).driver
+    by_state: dict[str, list[str]] = {}
+    for job_id in driver.job_order:
+        if driver.snapshot.has_record(job_id):
+            by_state.setdefault(state_of(driver.snapshot, job_id), []).append(job_id)
+    # Drawn in one shape whatever Redis holds (a state, a place among JOBS_DRAWN), then
+    # mapped onto what it holds: a replay whose Redis differs draws the same.
+    wanted = draw(st.sampled_from(states))
+    index = draw(st.integers(0, JOBS_DRAWN - 1))
+    held = [s for s in states if s in by_state]
+    if not held:
+        return draw(otherwise)
+    state = wanted if wanted in by_state else held[states.index(wanted) % len(held)]
+    job_id = by_state[state][index % len(by_state[state])]
+    old, new = driver.snapshot.records_of(job_id)
+    workspace = (old or new or {}).get("workspace_id", WORKSPACES[0])
+    return JobInState(state, index % len(by_state[state]), job_id, workspace)
 
 
 def from_bundles(*bundles: Bundle, otherwise: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
@@ -221,15 +225,17 @@ def from_bundles(*bundles: Bundle, otherwise: st.SearchStrategy[Any]) -> st.Sear
     Hypothesis checks only a rule's own Bundle arguments for emptiness; a draw from an
     empty Bundle nested in another strategy aborts the whole example.
     """
-    @st.composite
-    def pick(draw: st.DrawFn) -> Any:
-        machine = draw(st.runner())
-        full = [b for b in bundles if machine.bundle(b.name)]
-        if not full:
-            return draw(otherwise)
-        return draw(st.sampled_from(full).flatmap(lambda bundle: bundle))
+    return _from_full_bundle(bundles, otherwise)
 
-    return pick()
+
+@st.composite
+def _from_full_bundle(draw: st.DrawFn, bundles: tuple[Bundle, ...],
+                      otherwise: st.SearchStrategy[Any]) -> Any:
+    machine = draw(st.runner())
+    full = [b for b in bundles if machine.bundle(b.name)]
+    if not full:
+        return draw(otherwise)
+    return draw(st.sampled_from(full).flatmap(lambda bundle: bundle))
 
 
 class MachineBase(RuleBasedStateMachine):
