@@ -20,11 +20,11 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from harness.config import ServicesConfig
 from harness.machine import MachineSetup, run_machine
 from harness.profiles import profile_settings
 from harness.scheduler import DEFAULT_CLIENTS
-from harness.services import open_services
+from harness.servers.config import ServicesConfig
+from harness.servers.services import open_services
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "external_queue"
 CORRECT_QUEUES = {

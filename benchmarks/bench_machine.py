@@ -27,11 +27,11 @@ from hypothesis import Phase, settings
 
 from harness import driver as driver_module
 from harness.checker import Checker
-from harness.config import ServicesConfig
 from harness.driver import Driver
 from harness.machine import MachineSetup, run_machine
 from harness.profiles import profile_settings
-from harness.services import open_services
+from harness.servers.config import ServicesConfig
+from harness.servers.services import open_services
 from harness.spec import SpecJudge
 from harness.toxiproxy import ToxiproxyControl
 from queue_impl.variants import VARIANTS

@@ -28,13 +28,13 @@ from pathlib import Path
 from typing import Any
 
 from harness.checker import Checker
-from harness.config import ServicesConfig
 from harness.history import History, Operation, OpKind, Outcome
 from harness.nightly.recorder import Recorder
 from harness.nightly.run import NightlyOptions, NightlyResult, NightlyRun
 from harness.nightly.timeseries import TimeSeries
 from harness.report.metrics import RunMetrics
-from harness.services import open_services
+from harness.servers.config import ServicesConfig
+from harness.servers.services import open_services
 from harness.target import DEFAULT_SCHEMA
 
 BOOKKEEPING_OPS = 20_000

@@ -24,13 +24,13 @@ from typing import Any
 import redis
 
 from benchmarks import alternating, median, timing_row
-from harness.config import ServicesConfig
 from harness.history import read_jsonl
 from harness.machine import MachineSetup, run_machine
 from harness.nightly.run import HISTORY_FILE, NightlyOptions, NightlyRun
 from harness.op_deadline import DEFAULT_OP_TIMEOUT, OpDeadline
 from harness.profiles import profile_settings
-from harness.services import open_services
+from harness.servers.config import ServicesConfig
+from harness.servers.services import open_services
 from harness.target import CONTRACT_METHODS, load_factory
 
 CALL_SECONDS: list[float] = []  # every call of the timed queue, in seconds

@@ -19,8 +19,8 @@ from collections.abc import Callable, Sequence
 import redis
 
 from benchmarks import alternating, median, timing_row
-from harness.config import ServicesConfig
-from harness.services import Endpoint, Services, open_services
+from harness.servers.config import ServicesConfig
+from harness.servers.services import Endpoint, Services, open_services
 from harness.toxiproxy import Toxic, ToxiproxyControl
 
 BENCH_TOXIC = Toxic("bench", "latency", "downstream", attributes={"latency": 0})

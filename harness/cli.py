@@ -14,12 +14,12 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from harness import __version__
-from harness.config import BACKENDS, ServicesConfig
 from harness.errors import ExitCode, QueueChaosError, UsageError
 from harness.nightly.budget import parse_duration
 from harness.op_deadline import DEFAULT_OP_TIMEOUT
-from harness.processes import Terminated, terminate_on_signals
 from harness.scheduler import DEFAULT_CLIENTS, MAX_CLIENTS
+from harness.servers.config import BACKENDS, ServicesConfig
+from harness.servers.processes import Terminated, terminate_on_signals
 from harness.target import target_aliases
 
 # Each module in harness.commands offers add_parser(subparsers) and run(args) -> ExitCode.

@@ -27,8 +27,8 @@ from hypothesis.database import (
     ReadOnlyDatabase,
 )
 
-from harness.binaries import user_cache
 from harness.errors import InfrastructureError, UsageError
+from harness.servers.binaries import user_cache
 
 GITHUB_ARTIFACT = "queue-chaos-examples"  # what the nightly workflow uploads its database as
 REDIS_PREFIX = "queue-chaos-example:"

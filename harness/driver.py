@@ -29,7 +29,7 @@ from harness.op_deadline import DEFAULT_OP_TIMEOUT, HUNG, OpDeadline, OperationH
 from harness.redis_client import ClientPolicy
 from harness.registries import RegistryFamily
 from harness.scheduler import CLIENT_NAMES, Interleaving, Scheduler, StepHung
-from harness.services import Services
+from harness.servers.services import Services
 from harness.settle import HARNESS_CLIENT_NAME, foreign_clients, settle
 from harness.snapshot import Snapshot, take_snapshot
 from harness.spec import SpecJudge

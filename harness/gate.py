@@ -26,7 +26,7 @@ from harness.machine import SHRINK_BUDGET, MachineResult, MachineSetup, run_by_s
 from harness.op_deadline import DEFAULT_OP_TIMEOUT
 from harness.scenario import NOT_CHECKED, Scenario, ScenarioResult, run_scenario, unjudged
 from harness.scheduler import DEFAULT_CLIENTS
-from harness.services import Services
+from harness.servers.services import Services
 from harness.target import KeySchema
 from harness.textable import render_table
 from harness.undeclared import LIMIT, undeclared_keys, warning

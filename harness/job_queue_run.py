@@ -26,7 +26,7 @@ from harness.invariants import Severity
 from harness.job_queue_target import JobQueueFactory, JobQueueTarget, check_job_queue
 from harness.op_deadline import DEFAULT_OP_TIMEOUT, HUNG, OpDeadline, OperationHung
 from harness.redis_client import ClientPolicy
-from harness.services import Services
+from harness.servers.services import Services
 from harness.spec.engine import Candidates, Problem
 from harness.spec.job_queue import (
     JOB_QUEUE_INVARIANTS,

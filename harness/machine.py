@@ -72,7 +72,7 @@ from harness.invariants import INVARIANTS, STATIC_INVARIANTS, Severity
 from harness.op_deadline import DEFAULT_OP_TIMEOUT, OperationHung
 from harness.redis_client import ClientPolicy
 from harness.scheduler import DEFAULT_CLIENTS
-from harness.services import Services
+from harness.servers.services import Services
 from harness.snapshot import Snapshot
 from harness.target import DEFAULT_SCHEMA
 

@@ -41,7 +41,6 @@ import redis
 from hypothesis import settings as Settings
 from prometheus_client import CollectorRegistry
 
-from harness.config import BACKENDS, ENV, ServicesConfig
 from harness.driver import DRIVER_POLICY, Driver
 from harness.errors import QueueChaosError, UsageError
 from harness.faults import FaultKind
@@ -58,7 +57,8 @@ from harness.machine import (
 from harness.profiles import PROFILES, profile_settings
 from harness.redis_client import ClientPolicy, build_client
 from harness.scenario import Scenario, ScenarioResult, run_scenario
-from harness.services import Services, open_services
+from harness.servers.config import BACKENDS, ENV, ServicesConfig
+from harness.servers.services import Services, open_services
 from harness.target import TargetFactory
 from harness.undeclared import warning
 from scenarios import BY_ID, CATALOGUE, select

@@ -24,12 +24,12 @@ from typing import Any
 
 import redis
 
-from harness.binaries import find_binary
-from harness.config import ServicesConfig
 from harness.errors import InfrastructureError, UsageError
-from harness.ports import LOOPBACK, free_port
-from harness.processes import ManagedProcess
-from harness.services import (
+from harness.servers.binaries import find_binary
+from harness.servers.config import ServicesConfig
+from harness.servers.ports import LOOPBACK, free_port
+from harness.servers.processes import ManagedProcess
+from harness.servers.services import (
     Endpoint,
     Services,
     _redis_answers,

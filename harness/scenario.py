@@ -24,7 +24,7 @@ from harness.faults import Fault, FaultKind, kinds_for_database
 from harness.invariants import INVARIANTS, Severity, Violation
 from harness.op_deadline import DEFAULT_OP_TIMEOUT, OperationHung
 from harness.redis_client import ClientPolicy
-from harness.services import Services
+from harness.servers.services import Services
 from harness.snapshot import Snapshot
 from harness.target import KeyKind, KeySchema, MetricNames, load_factory
 from harness.undeclared import undeclared_keys

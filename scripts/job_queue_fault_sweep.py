@@ -23,7 +23,7 @@ from typing import Any
 from harness.faults import Fault, FaultKind
 from harness.job_queue_run import JobQueueRun, JobStep
 from harness.job_queue_target import JobQueueFactory
-from harness.services import Services, open_services
+from harness.servers.services import Services, open_services
 from harness.spec.job_queue import JobOp
 
 STEPS = (JobStep(JobOp.ENQUEUE, "job-1"), JobStep(JobOp.TAKE), JobStep(JobOp.FINISH),

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.cli import main
-from harness.services import Services
+from harness.servers.services import Services
 
 QUEUE_CHAOS = Path(sys.executable).with_name("queue-chaos")  # the installed console script
 DATA = Path(__file__).parent / "data"

@@ -29,9 +29,9 @@ import pytest
 import yaml
 from cli_runs import Run, run_command
 
-from harness.binaries import find_binary
 from harness.errors import ExitCode
 from harness.install import TOXIPROXY_VERSION
+from harness.servers.binaries import find_binary
 
 ROOT = Path(__file__).resolve().parents[1]
 ACTION = ROOT / "action.yml"
@@ -83,7 +83,8 @@ def test_every_run_step_says_its_shell():
 
 def test_the_toxiproxy_cache_is_the_user_cache_keyed_on_the_pinned_version():
     cache = uses("actions/cache")
-    assert cache["with"]["path"] == "~/.cache/queue-chaos/bin"  # harness.binaries.user_bin()
+    # harness.servers.binaries.user_bin()
+    assert cache["with"]["path"] == "~/.cache/queue-chaos/bin"
     assert TOXIPROXY_VERSION in cache["with"]["key"]
 
 

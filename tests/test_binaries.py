@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from harness import binaries
-from harness.binaries import REDIS, TOXIPROXY, binary_version, locate, parse_version
 from harness.errors import UsageError
+from harness.servers import binaries
+from harness.servers.binaries import REDIS, TOXIPROXY, binary_version, locate, parse_version
 
 
 @pytest.fixture

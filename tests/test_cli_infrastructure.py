@@ -12,9 +12,9 @@ import textwrap
 import pytest
 from cli_runs import QUEUE_CHAOS, compose_flags, run_command
 
-from harness.config import ServicesConfig
 from harness.errors import ExitCode
-from harness.services import local_services
+from harness.servers.config import ServicesConfig
+from harness.servers.services import local_services
 
 pytestmark = pytest.mark.servers
 

@@ -17,10 +17,10 @@ from urllib.parse import urlparse
 import pytest
 import yaml
 
-from harness.binaries import find_binary
-from harness.config import ServicesConfig
-from harness.ports import LOOPBACK, free_port, port_in_use
-from harness.processes import ManagedProcess
+from harness.servers.binaries import find_binary
+from harness.servers.config import ServicesConfig
+from harness.servers.ports import LOOPBACK, free_port, port_in_use
+from harness.servers.processes import ManagedProcess
 from harness.toxiproxy import ToxiproxyControl
 
 ROOT = Path(__file__).parent.parent

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from harness import binaries
-from harness.config import BACKENDS, ENV, ServicesConfig
 from harness.errors import UsageError
-from harness.services import open_services
+from harness.servers import binaries
+from harness.servers.config import BACKENDS, ENV, ServicesConfig
+from harness.servers.services import open_services
 
 
 def one_line(error: BaseException) -> str:

@@ -21,7 +21,6 @@ from hypothesis.database import (
     ReadOnlyDatabase,
 )
 
-from harness.config import ServicesConfig
 from harness.databases import (
     GITHUB_ARTIFACT,
     REDIS_PREFIX,
@@ -33,7 +32,8 @@ from harness.databases import (
 )
 from harness.errors import ExitCode, UsageError
 from harness.nightly.machine_step import run_stateful_machine
-from harness.services import Services, open_services
+from harness.servers.config import ServicesConfig
+from harness.servers.services import Services, open_services
 
 # --- the URL -----------------------------------------------------------------------------------
 

@@ -12,10 +12,10 @@ import contextlib
 import pytest
 from cli_runs import Run, assert_one_line_error, run_cli
 
-from harness.config import ServicesConfig
 from harness.errors import ExitCode
-from harness.ports import LOOPBACK, free_port
-from harness.services import Services, local_services
+from harness.servers.config import ServicesConfig
+from harness.servers.ports import LOOPBACK, free_port
+from harness.servers.services import Services, local_services
 
 pytestmark = pytest.mark.servers
 

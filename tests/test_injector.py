@@ -15,13 +15,13 @@ from pathlib import Path
 import pytest
 import redis
 
-from harness.config import ServicesConfig
 from harness.errors import ToxiproxyError, UsageError
 from harness.faults import Fault, FaultKind
 from harness.injector import FaultInjector, RoundTripConnection, injected_client
-from harness.processes import ManagedProcess
 from harness.redis_client import ClientPolicy, build_client
-from harness.services import Services, open_services
+from harness.servers.config import ServicesConfig
+from harness.servers.processes import ManagedProcess
+from harness.servers.services import Services, open_services
 from harness.toxiproxy import Toxic, ToxiproxyControl
 
 INCR_SCRIPT = "return redis.call('INCR', KEYS[1])"

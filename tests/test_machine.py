@@ -7,14 +7,14 @@ import re
 import pytest
 from hypothesis import Phase, settings
 
-from harness.config import ServicesConfig
 from harness.driver import DRIVER_POLICY, Driver
 from harness.errors import InfrastructureError
 from harness.faults import FaultKind
 from harness.machine import MachineSetup, run_by_severity, run_machine
 from harness.profiles import profile_settings
 from harness.redis_client import ClientPolicy
-from harness.services import local_services
+from harness.servers.config import ServicesConfig
+from harness.servers.services import local_services
 from queue_impl.variants import VARIANTS
 
 GATE = profile_settings("gate")
@@ -56,8 +56,10 @@ def test_phase1_shrinks_to_a_program_of_at_most_three_operations_that_loses_a_jo
     # Phase 1 loses jobs in more than one way, and which minimal program Hypothesis ends
     # at depends on what it met first: a faulted enqueue retried after healing (CRITICAL-1),
     # or a legacy job dequeued and failed. Either is at most three operations long.
+    # Programs of at most 10 steps: shrinking them finishes well within its budget.
     result = run_machine(MachineSetup(qc_services, "phase1", judged={"no_lost_jobs"},
-                                      clients=1, shrink_budget=60), GATE)
+                                      clients=1, shrink_budget=60),
+                         profile_settings("gate", step_count=10))
     assert result.invariants_violated == ["no_lost_jobs"]
     assert result.shrinking == "finished", "the minimal program is what this test reads"
     program = next(part for part in result.report.split("You can reproduce")

@@ -18,7 +18,6 @@ from browser import chromium, needs_chromium
 from cli_runs import run_cli
 from PIL import Image
 
-from harness.config import ServicesConfig
 from harness.errors import ExitCode, UsageError
 from harness.nightly.artifacts import write_artifacts
 from harness.nightly.nemesis import Nemesis
@@ -26,6 +25,7 @@ from harness.nightly.run import NightlyOptions, NightlyRun
 from harness.nightly.schedule import NemesisKind, ScheduleShape, draw_schedule
 from harness.replication import replicated_services
 from harness.report.journal import JOURNAL_SCHEMA, read_journal
+from harness.servers.config import ServicesConfig
 
 pytestmark = pytest.mark.servers
 

@@ -15,13 +15,13 @@ from cli_runs import default_sigint
 from prometheus_client.parser import text_string_to_metric_families
 
 from harness.cli import main
-from harness.config import ServicesConfig
 from harness.invariants import INVARIANTS
 from harness.nightly.artifacts import write_artifacts
 from harness.nightly.run import NightlyOptions, NightlyRun
 from harness.nightly.schedule import ScheduleShape
 from harness.report.journal import JOURNAL_SCHEMA, read_journal
-from harness.services import open_services
+from harness.servers.config import ServicesConfig
+from harness.servers.services import open_services
 
 pytestmark = pytest.mark.servers
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 import pytest
 from cli_runs import DATA, QUEUE_CHAOS, compose_flags, gate_table, run_command
 
-from harness.config import ServicesConfig
 from harness.errors import ExitCode
-from harness.services import local_services
+from harness.servers.config import ServicesConfig
+from harness.servers.services import local_services
 from scenarios import CATALOGUE
 
 pytestmark = pytest.mark.servers

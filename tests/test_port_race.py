@@ -6,11 +6,11 @@ import socket
 
 import pytest
 
-from harness import services as services_module
-from harness.config import ServicesConfig
 from harness.errors import InfrastructureError
-from harness.ports import LOOPBACK
-from harness.services import local_services
+from harness.servers import services as services_module
+from harness.servers.config import ServicesConfig
+from harness.servers.ports import LOOPBACK
+from harness.servers.services import local_services
 
 
 @pytest.fixture

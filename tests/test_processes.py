@@ -20,10 +20,10 @@ import pytest
 from cli_runs import default_sigint, start_command
 from process_state import running
 
-from harness.config import ServicesConfig
 from harness.errors import InfrastructureError
-from harness.processes import ManagedProcess, live_processes
-from harness.services import open_services
+from harness.servers.config import ServicesConfig
+from harness.servers.processes import ManagedProcess, live_processes
+from harness.servers.services import open_services
 
 DATA = Path(__file__).parent / "data"
 GONE_WITHIN = 10.0  # seconds; a bound on waiting, not a speed claim

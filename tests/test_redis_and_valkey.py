@@ -14,11 +14,11 @@ from collections.abc import Iterator
 import pytest
 from cli_runs import compose_flags, run_cli
 
-from harness.config import ServicesConfig
 from harness.errors import ExitCode
 from harness.gate import GateReport, run_gate
 from harness.profiles import profile_settings
-from harness.services import Services, open_services
+from harness.servers.config import ServicesConfig
+from harness.servers.services import Services, open_services
 from scenarios import CATALOGUE
 
 pytestmark = pytest.mark.servers

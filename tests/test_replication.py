@@ -21,14 +21,14 @@ import redis
 from cli_runs import run_cli
 from process_state import running
 
-from harness.binaries import find_binary
-from harness.config import ServicesConfig
 from harness.driver import Driver, Request
 from harness.errors import ExitCode, InfrastructureError
 from harness.history import Outcome
 from harness.invariants import Severity
 from harness.replication import ReplicatedServices, replicated_services
 from harness.scenario import Enqueue, Scenario, run_scenario
+from harness.servers.binaries import find_binary
+from harness.servers.config import ServicesConfig
 from harness.toxiproxy import Toxic
 from scenarios import CATALOGUE
 from scenarios.failover import FAILOVER_1, FAILOVER_2, FAILOVER_3, CaughtUp, Failover

@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 from cli_runs import Run, run_cli, run_command
 
-from harness import binaries
 from harness.errors import ExitCode
 from harness.install import (
     TOXIPROXY_VERSION,
@@ -21,6 +20,7 @@ from harness.install import (
     find_go,
     install_redis,
 )
+from harness.servers import binaries
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -105,7 +105,7 @@ def test_an_unknown_redis_method_is_a_usage_error():
 def outside_checkout(args: list[str], cwd: Path, env: dict[str, str], *,
                      no_go: bool = False) -> Run:
     """`queue-chaos ARGS` in a child process that sees no checkout .bin (as from a wheel)."""
-    script = ("import sys; from harness import binaries, install; "
+    script = ("import sys; from harness import install; from harness.servers import binaries; "
               "binaries.PROJECT_ROOT = binaries.Path('/nonexistent'); "
               + ("install.GO_PLACES = (); " if no_go else "")
               + f"from harness.cli import main; sys.exit(main({args!r}))")

@@ -17,10 +17,10 @@ import pytest
 import redis
 from process_state import running
 
-from harness.config import ServicesConfig
 from harness.errors import InfrastructureError, ToxiproxyError, UsageError
-from harness.ports import LOOPBACK, free_port
-from harness.services import Services, docker_available, open_services
+from harness.servers.config import ServicesConfig
+from harness.servers.ports import LOOPBACK, free_port
+from harness.servers.services import Services, docker_available, open_services
 from harness.toxiproxy import Toxic, ToxiproxyControl
 
 

@@ -17,7 +17,7 @@ import pytest
 import redis
 from prometheus_client import CollectorRegistry
 
-from harness.services import Services
+from harness.servers.services import Services
 from harness.target import (
     DEFAULT_SCHEMA,
     Job,

@@ -29,7 +29,7 @@ import pytest
 from cli_runs import Run, run_command
 from setuptools import find_namespace_packages
 
-from harness.binaries import find_binary
+from harness.servers.binaries import find_binary
 
 pytestmark = [pytest.mark.servers, pytest.mark.wheel]
 
@@ -146,7 +146,7 @@ def test_the_installed_harness_is_the_wheel_not_the_checkout(installed):
 
 
 def test_the_installed_harness_looks_for_servers_in_no_folder_beside_site_packages(installed):
-    script = ("from harness import binaries; print(binaries.checkout_bin()); "
+    script = ("from harness.servers import binaries; print(binaries.checkout_bin()); "
               "print('\\n'.join(str(f) for _, f in binaries.folders()))")
     run = installed.run(installed.bin("python"), "-c", script)
     assert run.code == 0, run.err

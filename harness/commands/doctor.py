@@ -8,10 +8,10 @@ import shutil
 import sys
 from dataclasses import dataclass
 
-from harness.binaries import REDIS, TOXIPROXY, binary_version, locate, searched
-from harness.config import ENV, ServicesConfig
 from harness.errors import ExitCode, UsageError
 from harness.install import TOXIPROXY_VERSION, find_go
+from harness.servers.binaries import REDIS, TOXIPROXY, binary_version, locate, searched
+from harness.servers.config import ENV, ServicesConfig
 from harness.textable import render_table
 
 

@@ -21,7 +21,7 @@ from harness.machine import SHRINK_BUDGET
 from harness.profiles import profile_settings
 from harness.report.junit import JUnitCase, write_junit
 from harness.scenario import NOT_CHECKED
-from harness.services import open_services
+from harness.servers.services import open_services
 from harness.target import load_factory
 from harness.undeclared import warning
 from scenarios import CATALOGUE

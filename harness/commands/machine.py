@@ -32,7 +32,7 @@ from harness.errors import ExitCode, UsageError
 from harness.files import check_directory
 from harness.machine import SHRINK_BUDGET, MachineSetup, run_by_severity
 from harness.profiles import PROFILES, profile_settings
-from harness.services import open_services
+from harness.servers.services import open_services
 from harness.target import load_factory
 
 

@@ -30,7 +30,7 @@ from harness.nightly.artifacts import link_latest, write_artifacts
 from harness.nightly.progress import progress_for
 from harness.nightly.run import NightlyOptions, NightlyResult, NightlyRun
 from harness.replication import replicated_services
-from harness.services import open_services
+from harness.servers.services import open_services
 from harness.target import load_factory
 
 DEFAULT_REPORTS = Path("reports")

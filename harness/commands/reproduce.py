@@ -16,7 +16,7 @@ from harness.errors import ExitCode, UsageError
 from harness.job_queue_run import run_job_queue_scenario
 from harness.replication import replicated_services
 from harness.scenario import run_scenario
-from harness.services import open_services
+from harness.servers.services import open_services
 from harness.target import load_factory
 from harness.undeclared import warning
 from scenarios import job_queues, select

@@ -6,9 +6,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from harness.binaries import user_bin
 from harness.errors import ExitCode
 from harness.install import REDIS_METHODS, TOXIPROXY_VERSION, install_redis, install_toxiproxy
+from harness.servers.binaries import user_bin
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:

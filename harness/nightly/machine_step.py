@@ -19,7 +19,7 @@ from harness.databases import parse_database, refuse_redis_under_test, with_loca
 from harness.machine import MachineResult, MachineSetup, run_by_severity
 from harness.op_deadline import DEFAULT_OP_TIMEOUT
 from harness.profiles import profile_settings
-from harness.services import Services
+from harness.servers.services import Services
 
 PROFILE = "nightly"
 BATCH_EXAMPLES = 25  # examples per severity pass in one batch

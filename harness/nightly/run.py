@@ -42,7 +42,7 @@ from harness.redis_client import ClientPolicy, build_client
 from harness.registries import RegistryFamily
 from harness.replication import ReplicatedServices
 from harness.report.metrics import RunMetrics
-from harness.services import Services
+from harness.servers.services import Services
 from harness.snapshot import take_snapshot
 from harness.target import QueueTarget, build_target
 

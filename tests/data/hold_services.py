@@ -8,8 +8,8 @@ import json
 import sys
 import time
 
-from harness.config import ServicesConfig
-from harness.services import open_services
+from harness.servers.config import ServicesConfig
+from harness.servers.services import open_services
 
 try:
     with open_services(ServicesConfig(backend="local")) as services:

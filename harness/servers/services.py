@@ -18,11 +18,11 @@ from urllib.parse import urlparse
 
 import redis
 
-from harness.binaries import find_binary
-from harness.config import ENV, ServicesConfig
 from harness.errors import InfrastructureError, ToxiproxyError, UsageError
-from harness.ports import LOOPBACK, free_port
-from harness.processes import ManagedProcess, PortTaken, terminate_on_signals
+from harness.servers.binaries import find_binary
+from harness.servers.config import ENV, ServicesConfig
+from harness.servers.ports import LOOPBACK, free_port
+from harness.servers.processes import ManagedProcess, PortTaken, terminate_on_signals
 from harness.toxiproxy import ToxiproxyControl
 from harness.workdirs import make_workdir
 
