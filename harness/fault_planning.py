@@ -57,10 +57,11 @@ class RoundTripsSeen:
 PLACES = 16  # a drawn place is one of 16, then mapped onto the round trips seen
 
 
-def fault_plans(kinds: Sequence[FaultKind], seen: RoundTripsSeen,
-                operation: str) -> st.SearchStrategy[tuple[Fault, ...]]:
+def fault_plans(kinds: Sequence[FaultKind], seen: RoundTripsSeen, operation: str, *,
+                cleanup: bool = True) -> st.SearchStrategy[tuple[Fault, ...]]:
     """No fault (what shrinking heads for), or one on a round trip this kind of operation
-    makes, sometimes followed by a second on the cleanup. Two operations in three carry one.
+    makes, sometimes followed by a second on the cleanup (unless `cleanup` is False: one
+    fault at most). Two operations in three carry one.
 
     What is drawn has the same shape whatever the example has seen (a kind, a class of
     place, a place among PLACES, maybe a second fault 1 or 2 round trips later); only
@@ -84,7 +85,7 @@ def fault_plans(kinds: Sequence[FaultKind], seen: RoundTripsSeen,
         kind = draw(st.sampled_from(list(kinds)))
         where = draw(st.sampled_from(["a write", "a later write", "anywhere"]))
         first = Fault(kind, place(where, draw(st.integers(0, PLACES - 1))))
-        if not draw(st.booleans()):
+        if not cleanup or not draw(st.booleans()):
             return (first,)
         return (first, Fault(kind, first.round_trip + draw(st.integers(1, 2))))
 

@@ -1,0 +1,99 @@
+"""The state machine over the generic job-queue contract, on rq and dramatiq, on real servers.
+
+It finds RQ-1716 by itself (a lost LPOP reply on a worker with two queues), holds on
+dramatiq under as many examples, holds on every library with no fault, and never turns a
+server that died into a verdict. rq and dramatiq are optional extras: without them the
+tests that need them skip, saying so.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import signal
+from typing import Any
+
+import pytest
+
+from harness.commands.job_queues import load_job_queue_factory
+from harness.config import ServicesConfig
+from harness.errors import InfrastructureError
+from harness.job_queue_machine import (
+    JobQueueMachineSetup,
+    job_queue_settings,
+    run_job_queue_machine,
+)
+from harness.services import local_services
+
+pytestmark = pytest.mark.servers
+
+needs_rq = pytest.mark.skipif(importlib.util.find_spec("rq") is None,
+                              reason="rq is not installed: pip install 'queue-chaos[rq]'")
+needs_dramatiq = pytest.mark.skipif(
+    importlib.util.find_spec("dramatiq") is None,
+    reason="dramatiq is not installed: pip install 'queue-chaos[dramatiq]'")
+
+EXAMPLES = 40  # rq two queues: found at the 2nd to 14th example over seeds 0-9 (README)
+SEED = 1
+
+
+def make_rq(client: Any, **options: Any) -> Any:
+    """The rq adapter, imported only by a test that runs (rq may be missing)."""
+    return load_job_queue_factory("rq")(client, **options)
+
+
+def make_dramatiq(client: Any, **options: Any) -> Any:
+    return load_job_queue_factory("dramatiq")(client, **options)
+
+
+@needs_rq
+def test_the_machine_finds_the_job_rq_loses_on_two_queues(qc_services):
+    setup = JobQueueMachineSetup(qc_services, make_rq, "rq", {"queues": 2}, shrink_budget=5)
+    result = run_job_queue_machine(setup, job_queue_settings(EXAMPLES), seed=SEED)
+    assert "no_lost_jobs" in result.invariants_violated, result.report
+    assert "no_lost_jobs violated on rq" in result.report
+    assert "take() [fault" in result.report  # the trace shows the faulted take
+    assert "state.take(" in result.report  # and Hypothesis's shrunk program
+
+
+@needs_dramatiq
+def test_the_machine_holds_on_dramatiq_under_as_many_examples(qc_services):
+    setup = JobQueueMachineSetup(qc_services, make_dramatiq, "dramatiq")
+    result = run_job_queue_machine(setup, job_queue_settings(EXAMPLES), seed=SEED)
+    assert result.holds, result.report
+    assert result.examples >= EXAMPLES
+
+
+@needs_rq
+@pytest.mark.parametrize("options", [{"queues": 1}, {"queues": 2}, {"queues": 1, "retries": 1}],
+                         ids=["lmove", "lpop", "retries"])
+def test_without_faults_the_machine_holds_on_rq(qc_services, options):
+    setup = JobQueueMachineSetup(qc_services, make_rq, "rq", options, fault_kinds=())
+    result = run_job_queue_machine(setup, job_queue_settings(EXAMPLES), seed=SEED)
+    assert result.holds, result.report
+
+
+@needs_dramatiq
+def test_without_faults_the_machine_holds_on_dramatiq(qc_services):
+    setup = JobQueueMachineSetup(qc_services, make_dramatiq, "dramatiq", fault_kinds=())
+    result = run_job_queue_machine(setup, job_queue_settings(EXAMPLES), seed=SEED)
+    assert result.holds, result.report
+
+
+@needs_rq
+def test_a_redis_killed_between_examples_is_an_infrastructure_error_not_a_violation():
+    with local_services(ServicesConfig()) as private:
+        victim = next(p for p in private.processes if p.name == "redis-server")
+        made = 0
+
+        def sabotaged(client: Any, **options: Any) -> Any:
+            nonlocal made
+            made += 1
+            if made == 3:  # the third example: the server dies under the queue
+                os.kill(victim.pid, signal.SIGKILL)
+                victim.popen.wait(5)
+            return make_rq(client, **options)
+
+        setup = JobQueueMachineSetup(private, sabotaged, "sabotaged", {"queues": 2})
+        with pytest.raises(InfrastructureError, match="Redis"):
+            run_job_queue_machine(setup, job_queue_settings(EXAMPLES), seed=SEED)
