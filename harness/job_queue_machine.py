@@ -59,6 +59,7 @@ from harness.spec.engine import Problem
 from harness.spec.job_queue import JOB_QUEUE_INVARIANTS, JobOp, JobState
 
 DEFAULT_STEPS = 12  # steps per example: enough for enqueue, take, fault, recover twice
+DEFAULT_EXAMPLES = 100  # about 15 s on rq, 30 s on dramatiq (two cores), shrinking apart
 JOBS_DRAWN = 16  # a used job id is drawn as one of 16 places, mapped onto the ids used
 # How far one recovery moves the library's clock on (it never goes back): not at all,
 # under rq's one minute between intermediate-queue passes, past it and past dramatiq's
@@ -247,11 +248,12 @@ def job_queue_machine_class(setup: JobQueueMachineSetup) -> type[JobQueueMachine
     return JobQueueMachine
 
 
-def job_queue_settings(max_examples: int, steps: int = DEFAULT_STEPS) -> Settings:
-    """Small examples on real servers, generated from the seed run_job_queue_machine gets;
-    no database (a seed replays a run)."""
+def job_queue_settings(max_examples: int = DEFAULT_EXAMPLES, steps: int = DEFAULT_STEPS, *,
+                       derandomize: bool = False) -> Settings:
+    """Small examples on real servers, generated from the seed run_job_queue_machine gets
+    (or, derandomized, the same examples every run); no database (a seed replays a run)."""
     return Settings(max_examples=max_examples, stateful_step_count=steps, deadline=None,
-                    suppress_health_check=list(HealthCheck), derandomize=False,
+                    suppress_health_check=list(HealthCheck), derandomize=derandomize,
                     database=None, print_blob=True,
                     phases=[Phase.explicit, Phase.generate, Phase.shrink])
 

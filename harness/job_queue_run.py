@@ -131,7 +131,7 @@ class JobQueueRun:
                                       RUN_POLICY, db=services.database, decode_responses=False)
         try:
             made = factory(self.client, **options)
-        except TypeError as exc:  # options this adapter does not take
+        except (TypeError, ValueError) as exc:  # options it does not take, or bad values
             raise UsageError(f"{name} does not take the options {dict(options)}: {exc}") from exc
         self.target: JobQueueTarget = check_job_queue(made, name)
         try:
