@@ -11,6 +11,8 @@ from __future__ import annotations
 import importlib.util
 import os
 import signal
+import threading
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
@@ -24,6 +26,7 @@ from harness.job_queue_machine import (
     run_job_queue_machine,
 )
 from harness.services import local_services
+from harness.spec.job_queue import Delivery, JobState, Promises
 
 pytestmark = pytest.mark.servers
 
@@ -97,3 +100,34 @@ def test_a_redis_killed_between_examples_is_an_infrastructure_error_not_a_violat
         setup = JobQueueMachineSetup(private, sabotaged, "sabotaged", {"queues": 2})
         with pytest.raises(InfrastructureError, match="Redis"):
             run_job_queue_machine(setup, job_queue_settings(EXAMPLES), seed=SEED)
+
+
+class StuckTake:
+    """A queue whose take waits on a lock it never gets (its own code, not Redis)."""
+
+    promises = Promises(Delivery.AT_LEAST_ONCE, idempotent_enqueue=False)
+    library = "stuck 0"
+
+    def __init__(self, client: Any) -> None:
+        self.jobs: dict[str, JobState] = {}
+        self.never = threading.Event()
+
+    def prepare(self) -> None: ...
+    def enqueue(self, job_id: str) -> None: self.jobs[job_id] = JobState.QUEUED
+    def take(self) -> str | None:
+        self.never.wait(5)
+        return None
+    def finish(self, job_id: str) -> None: ...
+    def fail(self, job_id: str) -> None: ...
+    def recover(self, now: float) -> None: ...
+    def observe(self, reader: Any) -> Mapping[str, JobState]: return dict(self.jobs)
+    def close(self) -> None: self.never.set()
+
+
+def test_an_operation_that_hangs_ends_the_run_with_liveness_unshrunk(qc_services):
+    setup = JobQueueMachineSetup(qc_services, StuckTake, "stuck", fault_kinds=(),
+                                 op_timeout=0.2)
+    result = run_job_queue_machine(setup, job_queue_settings(EXAMPLES), seed=SEED)
+    assert result.invariants_violated == ["liveness"] and result.hung
+    assert "take did not return within 0.2 s" in result.report
+    assert not result.shrinking  # every replay would wait the limit again
