@@ -2,11 +2,11 @@
 
 The fixed scenarios (harness.job_queue_run) replay a documented issue; this machine looks
 for undocumented ones. Its rules are the contract's operations: enqueue (a fresh job id, or
-now and then one already used), take, finish and fail (of the job taken last, or of
-another), recover (the library's clock advanced by a drawn amount, past its timeouts or
-not). Each may carry one fault, of a kind drawn for the example (swarm testing), on one of
-the round trips that kind of operation made earlier in the example (harness.fault_planning
-over what the runner recorded).
+now and then one already used whose job has ended), take, finish and fail (of the job
+taken last, or of another), recover (the library's clock advanced by a drawn amount, past
+its timeouts or not). Each may carry one fault, of a kind drawn for the example (swarm
+testing), on one of the round trips that kind of operation made earlier in the example
+(harness.fault_planning over what the runner recorded).
 
 Every step runs and is judged by the runner's own `JobQueueRun.step`: the same recording,
 observation and spec as a fixed scenario's. A problem the spec reports fails the example
@@ -59,7 +59,7 @@ from harness.spec.engine import Problem
 from harness.spec.job_queue import JOB_QUEUE_INVARIANTS, JobOp, JobState
 
 DEFAULT_STEPS = 15  # steps per example: room for enqueue, a faulted take, recover twice
-DEFAULT_EXAMPLES = 100  # about 15 s on rq, 30 s on dramatiq (two cores), shrinking apart
+DEFAULT_EXAMPLES = 100  # about 6 s on rq, 14 s on dramatiq (two cores), shrinking apart
 JOBS_DRAWN = 16  # a used job id is drawn as one of 16 places, mapped onto the ids used
 # How far one recovery moves the library's clock on (it never goes back): not at all,
 # under rq's one minute between intermediate-queue passes, past it and past dramatiq's
