@@ -57,10 +57,11 @@ class RoundTripsSeen:
 PLACES = 16  # a drawn place is one of 16, then mapped onto the round trips seen
 
 
-def fault_plans(kinds: Sequence[FaultKind], seen: RoundTripsSeen,
-                operation: str) -> st.SearchStrategy[tuple[Fault, ...]]:
+def fault_plans(kinds: Sequence[FaultKind], seen: RoundTripsSeen, operation: str, *,
+                cleanup: bool = True) -> st.SearchStrategy[tuple[Fault, ...]]:
     """No fault (what shrinking heads for), or one on a round trip this kind of operation
-    makes, sometimes followed by a second on the cleanup. Two operations in three carry one.
+    makes, sometimes followed by a second on the cleanup (unless `cleanup` is False: one
+    fault at most). Two operations in three carry one.
 
     What is drawn has the same shape whatever the example has seen (a kind, a class of
     place, a place among PLACES, maybe a second fault 1 or 2 round trips later); only
@@ -73,7 +74,7 @@ def fault_plans(kinds: Sequence[FaultKind], seen: RoundTripsSeen,
     count = seen.counts.get(operation) or UNSEEN_ROUND_TRIPS
     writing = sorted(seen.writing.get(operation, ()))
     return weighted((1, st.just(())),
-                    (2, _faults_placed(tuple(kinds), count, tuple(writing))))
+                    (2, _faults_placed(tuple(kinds), count, tuple(writing), cleanup)))
 
 
 def _place(where: str, index: int, count: int, writing: tuple[int, ...]) -> int:
@@ -87,10 +88,10 @@ def _place(where: str, index: int, count: int, writing: tuple[int, ...]) -> int:
 # fault_plans is called for every step (0.6 ms a step when this was defined inside it).
 @st.composite
 def _faults_placed(draw: st.DrawFn, kinds: tuple[FaultKind, ...], count: int,
-                   writing: tuple[int, ...]) -> tuple[Fault, ...]:
+                   writing: tuple[int, ...], cleanup: bool) -> tuple[Fault, ...]:
     kind = draw(st.sampled_from(kinds))
     where = draw(st.sampled_from(["a write", "a later write", "anywhere"]))
     first = Fault(kind, _place(where, draw(st.integers(0, PLACES - 1)), count, writing))
-    if not draw(st.booleans()):
+    if not cleanup or not draw(st.booleans()):
         return (first,)
     return (first, Fault(kind, first.round_trip + draw(st.integers(1, 2))))

@@ -38,6 +38,10 @@ from harness.spec.job_queue import (
 from harness.spec.judge import describe
 
 RUN_POLICY = ClientPolicy(socket_timeout=1.0, connect_timeout=1.0)  # no retries: faults show
+# The fault kinds a job-queue run throws (the sweep's and the state machine's): `latency`
+# breaks no promise of this contract, and `partial` is not judged on these libraries yet.
+JOB_QUEUE_FAULT_KINDS = (FaultKind.REQUEST_LOST, FaultKind.REPLY_LOST, FaultKind.STALL,
+                         FaultKind.RESET)
 LAST_TAKEN = None  # a finish/fail step without a job id: the job the last ok take returned
 
 
@@ -127,7 +131,7 @@ class JobQueueRun:
                                       RUN_POLICY, db=services.database, decode_responses=False)
         try:
             made = factory(self.client, **options)
-        except TypeError as exc:  # options this adapter does not take
+        except (TypeError, ValueError) as exc:  # options it does not take, or bad values
             raise UsageError(f"{name} does not take the options {dict(options)}: {exc}") from exc
         self.target: JobQueueTarget = check_job_queue(made, name)
         try:
@@ -146,6 +150,7 @@ class JobQueueRun:
     def step(self, step: JobStep, faults: Sequence[Fault] = ()) -> list[Problem]:
         """Run one step with `faults`, record it, observe, judge; the problems it shows."""
         args, call = self._call(step)
+        self.trips = []
         if call is None:
             return []  # finish/fail with nothing taken: no operation
         plan = ", ".join(str(f) for f in faults) or None
@@ -195,6 +200,22 @@ class JobQueueRun:
             raise InfrastructureError(f"Redis at {self.services.redis} stopped answering "
                                       f"while observing: {exc}") from exc
         return self.candidates.apply(op) + self.candidates.observe(self.seen)
+
+    def explain(self, problems: Sequence[Problem]) -> str:
+        """The problems with their evidence, the history, and what the library's keys say
+        now: the body of a scenario's trace and of a state machine's failure."""
+        lines = []
+        for problem in problems:
+            severity = JOB_QUEUE_INVARIANTS[problem.invariant].severity
+            ops = (f" (ops {', '.join(f'#{i}' for i in problem.operations)})"
+                   if problem.operations else "")
+            lines.append(f"[{severity}] {problem.invariant}: {problem.message}{ops}")
+            lines.extend(f"    {k}: {v}" for k, v in problem.evidence.items())
+        lines.append("history:")
+        lines.extend(f"    {op.describe()}" for op in self.history)
+        lines.append("the library's keys say:")
+        lines.extend(f"    {job_id}: {state}" for job_id, state in sorted(self.seen.items()))
+        return "\n".join(lines)
 
     def close(self) -> None:
         self.deadline.close()
@@ -278,16 +299,7 @@ def _trace(scenario: JobQueueScenario, target: str, run: JobQueueRun,
         fault = scenario.steps[index].fault
         assert fault is not None
         lines.append(f"fault: {fault.describe()}; this run: {plan} (step {index + 1})")
-    for problem in problems:
-        severity = JOB_QUEUE_INVARIANTS[problem.invariant].severity
-        ops = (f" (ops {', '.join(f'#{i}' for i in problem.operations)})"
-               if problem.operations else "")
-        lines.append(f"[{severity}] {problem.invariant}: {problem.message}{ops}")
-        lines.extend(f"    {k}: {v}" for k, v in problem.evidence.items())
-    lines.append("history:")
-    lines.extend(f"    {op.describe()}" for op in run.history)
-    lines.append("the library's keys say:")
-    lines.extend(f"    {job_id}: {state}" for job_id, state in sorted(run.seen.items()))
+    lines.append(run.explain(problems))
     lines.append(f"fix ({scenario.source}): {scenario.fix}")
     lines.append("VIOLATED: " + ", ".join(sorted({p.invariant for p in problems}))
                  if problems else "HOLDS: every promise held")

@@ -562,7 +562,7 @@ def _violated(exc: BaseException) -> list[str]:
 
 
 @contextlib.contextmanager
-def _capture_reports() -> Iterator[list[str]]:
+def capture_reports() -> Iterator[list[str]]:
     lines: list[str] = []
     with with_reporter(lambda text: lines.append(str(text))):
         yield lines
@@ -584,7 +584,7 @@ def run_machine(
     test = get_state_machine_test(machine_class(setup), settings=settings)
     if seed is not None:
         test = hypothesis_seed(seed)(test)
-    with _capture_reports() as lines, _shrink_budget(setup.shrink_budget):
+    with capture_reports() as lines, shrink_budget(setup.shrink_budget):
         try:
             test()
         except BaseException as exc:
@@ -602,11 +602,11 @@ def run_machine(
             if not names:
                 raise
             result.invariants_violated = names
-            lines.extend(_exception_texts(exc))
+            lines.extend(exception_texts(exc))
     if setup.harness_error is not None:
         raise setup.harness_error
     if result.invariants_violated:
-        result.shrinking = _how_shrinking_ended(lines, settings, setup.shrink_budget)
+        result.shrinking = how_shrinking_ended(lines, settings, setup.shrink_budget)
     result.report = "\n".join(lines)
     _count(result, setup)
     return result
@@ -618,7 +618,7 @@ def _count(result: MachineResult, setup: MachineSetup) -> None:
 
 
 @contextlib.contextmanager
-def _shrink_budget(seconds: float | None) -> Iterator[None]:
+def shrink_budget(seconds: float | None) -> Iterator[None]:
     """Hypothesis stops shrinking after engine.MAX_SHRINKING_SECONDS (300 s; Hypothesis
     #2340: shrinking re-runs programs against real servers); a PR gate wants far less."""
     if seconds is None:
@@ -632,7 +632,7 @@ def _shrink_budget(seconds: float | None) -> Iterator[None]:
         conjecture_engine.MAX_SHRINKING_SECONDS = saved
 
 
-def _how_shrinking_ended(lines: list[str], settings: Settings, budget: float | None) -> str:
+def how_shrinking_ended(lines: list[str], settings: Settings, budget: float | None) -> str:
     """"finished", or that it stopped at the budget (Hypothesis's own warning is replaced)."""
     if Phase.shrink not in settings.phases:
         return "not run (this profile does not shrink)"
@@ -661,14 +661,14 @@ def _nondeterministic(setup: MachineSetup, flaky: Flaky, names: list[str],
         return MachineResult(
             setup.target, "custom", [], "no invariant failed; an example's steps were drawn "
             "differently on a replay (draws follow Redis's state and the clock), so the run "
-            f"ended there, not judged further:\n{_exception_texts(flaky)[0]}", flaky=True,
+            f"ended there, not judged further:\n{exception_texts(flaky)[0]}", flaky=True,
             examples=setup.counts["examples"], steps=setup.counts["steps"])
     first = setup.first_failure
     report = "\n".join([
         "the same program gave two outcomes, with both servers answering:",
         "--- first run ---", first,
         "--- replay (the example that ran last) ---", setup.last_example or "(no operation)",
-        "--- what Hypothesis saw ---", *_exception_texts(flaky), *lines])
+        "--- what Hypothesis saw ---", *exception_texts(flaky), *lines])
     # The first run's invariant broke for real, whatever the replay did.
     violated = sorted({*names, setup.first_failed, "deterministic"} - {""})
     return MachineResult(setup.target, "custom", violated, report,
@@ -715,8 +715,8 @@ def run_by_severity(setup: MachineSetup, settings: Settings,
     return total
 
 
-def _exception_texts(exc: BaseException) -> list[str]:
+def exception_texts(exc: BaseException) -> list[str]:
     if isinstance(exc, BaseExceptionGroup):
-        return [t for sub in exc.exceptions for t in _exception_texts(sub)]
+        return [t for sub in exc.exceptions for t in exception_texts(sub)]
     notes = getattr(exc, "__notes__", [])
     return [f"{type(exc).__name__}: {exc}", *notes]

@@ -20,8 +20,8 @@ import logging
 import sys
 from typing import Any
 
-from harness.faults import Fault, FaultKind
-from harness.job_queue_run import JobQueueRun, JobStep
+from harness.faults import Fault
+from harness.job_queue_run import JOB_QUEUE_FAULT_KINDS, JobQueueRun, JobStep
 from harness.job_queue_target import JobQueueFactory
 from harness.servers.services import Services, open_services
 from harness.spec.job_queue import JobOp
@@ -31,7 +31,7 @@ STEPS = (JobStep(JobOp.ENQUEUE, "job-1"), JobStep(JobOp.TAKE), JobStep(JobOp.FIN
          JobStep(JobOp.ENQUEUE, "job-3"), JobStep(JobOp.TAKE),  # its worker dies
          JobStep(JobOp.RECOVER, at=0.0), JobStep(JobOp.RECOVER, at=3600.0),
          JobStep(JobOp.TAKE), JobStep(JobOp.FINISH))
-KINDS = (FaultKind.REQUEST_LOST, FaultKind.REPLY_LOST, FaultKind.STALL, FaultKind.RESET)
+KINDS = JOB_QUEUE_FAULT_KINDS
 LIBRARIES: dict[str, tuple[str, tuple[dict[str, Any], ...]]] = {
     "rq": ("queue_impl.adapters.rq_adapter:make_rq", (
         {"queues": 1}, {"queues": 2}, {"queues": 1, "retries": 1},

@@ -94,3 +94,11 @@ def test_a_stalled_fetch_escapes_as_a_raw_redis_timeout_not_connection_closed(ru
                 kind=FaultKind.STALL)
     assert run.history.ops[-1].error.startswith("TimeoutError")
     assert seen[-1] == ("unknown", {"a": T})
+
+
+def test_a_job_failed_then_sent_again_and_finished_leaves_its_dead_letter_and_holds(run):
+    """Found by the state machine: each send is its own message, and only the nacked one
+    leaves a key (dead-lettered); the spec is told so (Promises.failed_copies_stay)."""
+    seen = play(run, JobStep(JobOp.ENQUEUE, "a"), JobStep(JobOp.TAKE), JobStep(JobOp.FAIL),
+                JobStep(JobOp.ENQUEUE, "a"), JobStep(JobOp.TAKE), JobStep(JobOp.FINISH))
+    assert seen[-1] == ("ok", {"a": F})

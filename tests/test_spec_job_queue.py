@@ -244,3 +244,35 @@ def test_a_library_that_forgets_finished_jobs_may_leave_no_key_for_a_done_job():
     judge = Judge(forgets)
     judge.step(JobOp.ENQUEUE, OK, {"a": Q}, job_id="a")
     assert judge.step(JobOp.TAKE, UNKNOWN, {}) == ["no_lost_jobs"]  # only a done job
+
+
+DEAD_LETTERS = Promises(Delivery.AT_LEAST_ONCE, idempotent_enqueue=False, forgets_done=True,
+                        failed_copies_stay=True)
+
+
+def failed_then_sent_again_and_finished(promises: Promises) -> list[str]:
+    """A job failed by its worker, enqueued again, taken and finished: only the failed
+    copy's key is left."""
+    judge = Judge(promises)
+    judge.step(JobOp.ENQUEUE, OK, {"a": Q}, job_id="a")
+    judge.step(JobOp.TAKE, OK, {"a": T}, value="a")
+    judge.step(JobOp.FAIL, OK, {"a": F}, job_id="a")
+    judge.step(JobOp.ENQUEUE, OK, {"a": Q}, job_id="a")
+    judge.step(JobOp.TAKE, OK, {"a": T}, value="a")
+    return judge.step(JobOp.FINISH, OK, {"a": F}, job_id="a")
+
+
+def test_a_dead_letter_left_by_an_earlier_copy_of_a_finished_job_is_no_problem():
+    assert failed_then_sent_again_and_finished(DEAD_LETTERS) == []
+
+
+def test_where_failed_copies_do_not_stay_apart_a_finished_job_seen_failed_breaks_done_stays_done():
+    forgets = Promises(Delivery.AT_LEAST_ONCE, idempotent_enqueue=False, forgets_done=True)
+    assert failed_then_sent_again_and_finished(forgets) == ["done_stays_done"]
+
+
+def test_a_finished_job_failed_later_breaks_done_stays_done_even_where_failed_copies_stay():
+    judge = Judge(DEAD_LETTERS)
+    judge.step(JobOp.ENQUEUE, OK, {"a": Q}, job_id="a")
+    judge.step(JobOp.TAKE, OK, {"a": T}, value="a")
+    assert judge.step(JobOp.FINISH, OK, {"a": F}, job_id="a") == ["done_stays_done"]

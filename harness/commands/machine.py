@@ -4,12 +4,19 @@ The gate runs it under `gate`; the nightly run under `nightly`, keeping its exam
 in the run's folder. `--profile repro --database reports/latest/hypothesis-db` replays and
 shrinks what a night found, the next morning; `--database redis://...` or
 `--database github://OWNER/REPO` replays it from where the night shared it (harness.databases).
+
+A job-queue target (`--target rq`, `--target dramatiq`, or a module:factory of the generic
+job-queue contract) runs the job-queue machine instead (harness.job_queue_machine), with
+its adapter's options (`--option queues=2`); the target is resolved here, in the command
+layer, as `reproduce` resolves a job-queue scenario's.
 """
 
 from __future__ import annotations
 
 import argparse
+import inspect
 from pathlib import Path
+from typing import Any
 from unittest import SkipTest
 
 from harness.cli import (
@@ -20,6 +27,7 @@ from harness.cli import (
     at_least_one,
     services_config,
 )
+from harness.commands.job_queues import job_queue_aliases, load_job_queue_factory
 from harness.commands.progress import print_first_failure, progress_line
 from harness.databases import (
     GITHUB_ARTIFACT,
@@ -30,10 +38,18 @@ from harness.databases import (
 )
 from harness.errors import ExitCode, UsageError
 from harness.files import check_directory
+from harness.job_queue_machine import (
+    DEFAULT_EXAMPLES,
+    DEFAULT_STEPS,
+    JobQueueMachineSetup,
+    job_queue_settings,
+    run_job_queue_machine,
+)
 from harness.machine import SHRINK_BUDGET, MachineSetup, run_by_severity
 from harness.profiles import PROFILES, profile_settings
+from harness.scheduler import DEFAULT_CLIENTS
 from harness.servers.services import open_services
-from harness.target import load_factory
+from harness.target import load_factory, target_aliases
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -41,8 +57,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "machine", help="run the Hypothesis state machine alone",
         description="Run the state machine against a target under a profile (gate: "
                     "deterministic; nightly: random, with an example database; repro: "
-                    "replay and shrink what a database holds). Exit 1 on a violation.")
+                    "replay and shrink what a database holds). Exit 1 on a violation. A "
+                    f"job-queue target ({', '.join(job_queue_aliases()) or 'rq, dramatiq'}, "
+                    "or module:factory of harness.job_queue_target) runs the job-queue "
+                    "machine: --examples, --steps, --seed, --shrink-budget, --option.")
     add_target_flag(parser)
+    parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                        help="an option of a job-queue adapter (e.g. queues=2 for rq); "
+                             "repeatable")
     parser.add_argument("--profile", choices=PROFILES, default="gate")
     parser.add_argument("--database", metavar="URL",
                         help="example database (nightly, repro): a folder, "
@@ -81,6 +103,11 @@ def check_database(profile: str, url: DatabaseURL | None) -> None:
 
 
 def run(args: argparse.Namespace) -> ExitCode:
+    if is_job_queue_target(args.target):
+        return run_job_queue(args)
+    if args.option:
+        raise UsageError(f"--option is for a job-queue target (rq, dramatiq), not "
+                         f"{args.target!r}")
     load_factory(args.target)
     url = parse_database(args.database) if args.database is not None else None
     check_database(args.profile, url)
@@ -116,4 +143,79 @@ def run(args: argparse.Namespace) -> ExitCode:
         print(f"shrinking: {result.shrinking}")
     print(f"state machine ({args.profile}) on {args.target}: violated "
           + ", ".join(result.invariants_violated) + f" ({ran})")
+    return ExitCode.VIOLATION
+
+
+def is_job_queue_target(target: str) -> bool:
+    """A job-queue alias, or a module:factory whose factory takes the client alone (a
+    dual-write factory takes the client and a Prometheus registry)."""
+    if target in job_queue_aliases():
+        return True
+    if target in target_aliases() or ":" not in target or target.startswith("variant:"):
+        return False
+    try:
+        signature = inspect.signature(load_factory(target))
+    except (TypeError, ValueError):  # no signature to read: a dual-write target, as before
+        return False
+    return _binds(signature, 1) and not _binds(signature, 2)
+
+
+def _binds(signature: inspect.Signature, positional: int) -> bool:
+    try:
+        signature.bind(*range(positional))
+    except TypeError:
+        return False
+    return True
+
+
+def adapter_options(pairs: list[str]) -> dict[str, Any]:
+    """--option queues=2 --option unique=true -> {"queues": 2, "unique": True}."""
+    options: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--option {pair!r}: give KEY=VALUE (e.g. queues=2)")
+        value: Any = text.strip()
+        if value.lower() in ("true", "false"):
+            value = value.lower() == "true"
+        elif value.lstrip("-").isdigit():
+            value = int(value)
+        options[key.strip()] = value
+    return options
+
+
+def run_job_queue(args: argparse.Namespace) -> ExitCode:
+    """The job-queue machine on a library's adapter: exit 1 with the shrunk program and
+    the invariant it breaks, 0 when every invariant held."""
+    for flag, given in (("--profile", args.profile != "gate"),
+                        ("--database", args.database is not None),
+                        ("--clients", args.clients != DEFAULT_CLIENTS)):
+        if given:
+            raise UsageError(f"{flag} is for the dual-write machine; a job-queue target "
+                             "takes --examples, --steps, --seed, --shrink-budget, --option")
+    options = adapter_options(args.option)
+    factory = load_job_queue_factory(args.target)  # a missing library: exit 2, no server
+    examples = args.examples or DEFAULT_EXAMPLES
+    settings = job_queue_settings(examples, args.steps or DEFAULT_STEPS,
+                                  derandomize=args.seed is None)
+    budget = args.shrink_budget if args.shrink_budget is not None else SHRINK_BUDGET
+    described = f"{args.target}" + (f" {options}" if options else "")
+    with open_services(services_config(args)) as services, \
+            progress_line(f"job-queue state machine on {described}"):
+        setup = JobQueueMachineSetup(services, factory, args.target, options,
+                                     op_timeout=args.op_timeout, shrink_budget=budget,
+                                     on_first_failure=print_first_failure(budget))
+        result = run_job_queue_machine(setup, settings, seed=args.seed)
+    ran = f"{result.examples:,} examples run, {result.steps:,} steps"
+    if result.holds:
+        if result.flaky:
+            print(result.report)
+        print(f"job-queue state machine on {described}: every invariant held ({ran})")
+        return ExitCode.HOLDS
+    print(result.report)
+    if result.shrinking:
+        print(f"shrinking: {result.shrinking}")
+    print(f"job-queue state machine on {described}: violated "
+          + ", ".join(result.invariants_violated)
+          + f" ({ran}; first found at example {result.first_failing_example})")
     return ExitCode.VIOLATION

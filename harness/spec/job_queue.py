@@ -57,12 +57,17 @@ class Promises:
     # Retry(max)). At least once with no retries: an abandoned job is queued again always.
     retries: int = 0
     forgets_done: bool = False  # a finished job leaves no key (dramatiq deletes it on ack)
+    # A failed copy stays beside the later copies of its id, each a message of its own
+    # (dramatiq's dead letters): with forgets_done, a job failed, enqueued again and then
+    # finished shows only the failed copy.
+    failed_copies_stay: bool = False
 
     def describe(self) -> str:
         enqueue = "idempotent enqueue" if self.idempotent_enqueue else "non-idempotent enqueue"
         retries = f", {self.retries} retries" if self.retries else ""
         forgets = ", forgets finished jobs" if self.forgets_done else ""
-        return f"{self.delivery}, {enqueue}{retries}{forgets}"
+        stay = ", keeps failed copies apart" if self.failed_copies_stay else ""
+        return f"{self.delivery}, {enqueue}{retries}{forgets}{stay}"
 
 
 class JobOp(StrEnum):
@@ -110,6 +115,7 @@ class Job:
     delivered: int = 0  # ok takes that handed it to a worker
     received: bool = False  # the held copy reached a worker (an ok take)
     retried: int = 0  # times it was queued again after a failure or an abandonment
+    failed_copy: bool = False  # a copy of it was failed before another was enqueued
 
     @property
     def state(self) -> JobState:
@@ -187,7 +193,8 @@ class JobQueueContract:
         job = existing or Job()
         return state.with_jobs({job_id: replace(
             job, queued=job.queued + 1, enqueued=job.enqueued + 1,
-            acknowledged=job.acknowledged or acknowledged)})
+            acknowledged=job.acknowledged or acknowledged,
+            failed_copy=job.failed_copy or job.held is JobState.FAILED)})
 
     def _unknown_effects(self, kind: JobOp, state: JobQueueState,
                          op: Operation) -> list[tuple[JobQueueState, str]]:
@@ -290,6 +297,8 @@ class JobQueueContract:
                 continue
             if job is None or (job_id not in observation and self._forgotten(job)):
                 continue
+            if seen is JobState.FAILED and self._shows_failed_copy(job):
+                continue
             if seen is not job.state:
                 problems.append(self._difference(job_id, job, seen))
         return problems
@@ -297,6 +306,12 @@ class JobQueueContract:
     def _forgotten(self, job: Job) -> bool:
         """A done job with no key left, where the library deletes finished jobs."""
         return self.promises.forgets_done and job.state is JobState.DONE
+
+    def _shows_failed_copy(self, job: Job) -> bool:
+        """A done job whose only key is an earlier copy's, failed, where the library keeps
+        failed copies apart and deletes finished ones: its done copy left nothing."""
+        return (self._forgotten(job) and job.failed_copy
+                and self.promises.failed_copies_stay)
 
     def _difference(self, job_id: str, job: Job, seen: JobState) -> Problem:
         evidence = {"job_id": job_id, "expected": str(job.state), "observed": str(seen),

@@ -17,7 +17,9 @@ round trips of a script's first call. The brokers run without middleware, and th
 producer's and worker's maintenance chance is 0: recovery happens when the harness says.
 
 Promises: at-least-once (a dead worker's messages are requeued, without limit), enqueue
-not idempotent, and an acked message is deleted: a finished job leaves no key.
+not idempotent, and an acked message is deleted: a finished job leaves no key. A nacked
+message stays dead-lettered beside later messages of its job id: a job failed, sent again
+and then finished shows only its dead letter.
 """
 
 from __future__ import annotations
@@ -49,7 +51,8 @@ class DramatiqTarget:
         self.worker = self._broker(maintenance=False)
         self.consumer = self.worker.consume(QUEUE, prefetch=1, timeout=50)
         self.promises = Promises(Delivery.AT_LEAST_ONCE, idempotent_enqueue=False,
-                                 forgets_done=True)
+                                 forgets_done=True,  # ack deletes the message
+                                 failed_copies_stay=True)  # nack dead-letters this message
         self.library = f"dramatiq {dramatiq.__version__}"
         self.held: dict[str, MessageProxy] = {}  # messages the worker took, by job id
 

@@ -89,7 +89,11 @@ class RqTarget:
             self.queue.enqueue(noop, job_id=job_id, retry=retry, unique=self.unique)
 
     def take(self) -> str | None:
+        """A SimpleWorker runs one job at a time (its `execution` is the last job's): a take
+        while it holds one means the job it held was dropped, as by a worker that died.
+        Ending that job is then refused; recovery finds it in rq's registries."""
         worker = self._worker()
+        self.held.clear()
         result = Queue.dequeue_any(worker.queues, None, connection=self.client)
         if result is None:
             return None
