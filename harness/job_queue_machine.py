@@ -26,11 +26,10 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from hypothesis import HealthCheck, Phase
-from hypothesis import seed as hypothesis_seed
 from hypothesis import settings as Settings
 from hypothesis import strategies as st
 from hypothesis.errors import Flaky
-from hypothesis.stateful import RuleBasedStateMachine, get_state_machine_test, initialize, rule
+from hypothesis.stateful import RuleBasedStateMachine, initialize, rule
 
 from harness.errors import QueueChaosError
 from harness.fault_planning import RoundTripsSeen, fault_plans
@@ -48,10 +47,9 @@ from harness.machine import (
     SHRINK_BUDGET,
     HarnessAbort,
     MachineResult,
-    capture_reports,
     exception_texts,
     how_shrinking_ended,
-    shrink_budget,
+    run_state_machine_test,
 )
 from harness.op_deadline import DEFAULT_OP_TIMEOUT
 from harness.servers.services import Services
@@ -267,34 +265,30 @@ def run_job_queue_machine(setup: JobQueueMachineSetup, settings: Settings,
     setup = replace(setup, harness_error=None, hung="", counts=Counter(), first_failure="",
                     first_failed="", first_failing_example=0)
     result = JobQueueMachineResult(setup.name, "job queue")
-    test = get_state_machine_test(job_queue_machine_class(setup), settings=settings)
-    if seed is not None:
-        test = hypothesis_seed(seed)(test)
-    with capture_reports() as lines, shrink_budget(setup.shrink_budget):
-        try:
-            test()
-        except BaseException as exc:
-            if setup.harness_error is not None:
-                raise setup.harness_error from None
-            if setup.hung:
-                result.invariants_violated, result.hung = ["liveness"], True
-                result.report = ("an operation hung (no shrinking: each replay would wait "
-                                 f"the limit again):\n{setup.hung}")
-            elif isinstance(exc, Flaky) and setup.first_failure:
-                # The first failure was a real run the spec judged: it stands, even if a
-                # replay of the same program went otherwise (timing under faults).
-                result.invariants_violated, result.flaky = [setup.first_failed], True
-                lines[:0] = ["a replay of the failing program went otherwise; the first "
-                             "failure, as it ran:", setup.first_failure]
-            elif isinstance(exc, Flaky):
-                result.flaky = True
-                lines.extend(exception_texts(exc))
-            else:
-                names = _violated(exc)
-                if not names:
-                    raise
-                result.invariants_violated = names
-                lines.extend(exception_texts(exc))
+    lines, exc = run_state_machine_test(job_queue_machine_class(setup), settings, seed,
+                                        setup.shrink_budget)
+    if exc is not None:
+        if setup.harness_error is not None:
+            raise setup.harness_error from None
+        if setup.hung:
+            result.invariants_violated, result.hung = ["liveness"], True
+            result.report = ("an operation hung (no shrinking: each replay would wait "
+                             f"the limit again):\n{setup.hung}")
+        elif isinstance(exc, Flaky) and setup.first_failure:
+            # The first failure was a real run the spec judged: it stands, even if a
+            # replay of the same program went otherwise (timing under faults).
+            result.invariants_violated, result.flaky = [setup.first_failed], True
+            lines[:0] = ["a replay of the failing program went otherwise; the first "
+                         "failure, as it ran:", setup.first_failure]
+        elif isinstance(exc, Flaky):
+            result.flaky = True
+            lines.extend(exception_texts(exc))
+        else:
+            names = _violated(exc)
+            if not names:
+                raise exc
+            result.invariants_violated = names
+            lines.extend(exception_texts(exc))
     if result.invariants_violated and not result.hung:
         result.shrinking = how_shrinking_ended(lines, settings, setup.shrink_budget)
     if not result.hung:

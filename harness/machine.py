@@ -561,6 +561,22 @@ def _violated(exc: BaseException) -> list[str]:
     return []
 
 
+def run_state_machine_test(machine: type[RuleBasedStateMachine], settings: Settings,
+                           seed: int | None,
+                           budget: float | None) -> tuple[list[str], BaseException | None]:
+    """A state machine's Hypothesis test, its reports captured and its shrinking bounded;
+    what it raised (a violation, Flaky, a harness error, Ctrl-C) is the caller's to judge."""
+    test = get_state_machine_test(machine, settings=settings)
+    if seed is not None:
+        test = hypothesis_seed(seed)(test)
+    with capture_reports() as lines, shrink_budget(budget):
+        try:
+            test()
+        except BaseException as exc:  # noqa: BLE001 - handed back whole, never swallowed
+            return lines, exc
+    return lines, None
+
+
 @contextlib.contextmanager
 def capture_reports() -> Iterator[list[str]]:
     lines: list[str] = []
@@ -581,28 +597,24 @@ def run_machine(
     setup = replace(setup, harness_error=None, counts=Counter(), hung=None, first_failure="",
                     first_failed="", last_example="")
     result = MachineResult(setup.target, "custom")
-    test = get_state_machine_test(machine_class(setup), settings=settings)
-    if seed is not None:
-        test = hypothesis_seed(seed)(test)
-    with capture_reports() as lines, shrink_budget(setup.shrink_budget):
-        try:
-            test()
-        except BaseException as exc:
-            if setup.harness_error is not None:
-                raise setup.harness_error from None
-            if setup.hung is not None:
-                result.invariants_violated, result.hung = ["liveness"], True
-                result.report = ("an operation hung (no shrinking: each replay would wait "
-                                 f"the limit again); the example so far:\n{setup.hung.trace}")
-                _count(result, setup)
-                return result
-            names = _violated(exc)
-            if isinstance(exc, Flaky):
-                return _nondeterministic(setup, exc, names, lines)
-            if not names:
-                raise
-            result.invariants_violated = names
-            lines.extend(exception_texts(exc))
+    lines, exc = run_state_machine_test(machine_class(setup), settings, seed,
+                                        setup.shrink_budget)
+    if exc is not None:
+        if setup.harness_error is not None:
+            raise setup.harness_error from None
+        if setup.hung is not None:
+            result.invariants_violated, result.hung = ["liveness"], True
+            result.report = ("an operation hung (no shrinking: each replay would wait "
+                             f"the limit again); the example so far:\n{setup.hung.trace}")
+            _count(result, setup)
+            return result
+        names = _violated(exc)
+        if isinstance(exc, Flaky):
+            return _nondeterministic(setup, exc, names, lines)
+        if not names:
+            raise exc
+        result.invariants_violated = names
+        lines.extend(exception_texts(exc))
     if setup.harness_error is not None:
         raise setup.harness_error
     if result.invariants_violated:
