@@ -190,7 +190,7 @@ class ReplicatedServices(Services):
         Repointing a proxy drops its connections, and a Toxiproxy toxic holding data for a
         connection that is gone (a lagging link, a latency window on the target's proxy)
         wedges Toxiproxy's control API when it is removed (toxiproxy #558, open in 2.12).
-        So both proxies are frozen first (a timeout toxic at the end of each chain swallows
+        So every proxy is frozen first (a timeout toxic at the end of each chain swallows
         what the others still pass on: the replica gets nothing more, as when a primary
         dies), and every toxic goes after the repointing, the freezes last. A failover
         thus ends whatever trouble the proxies had."""
@@ -202,7 +202,7 @@ class ReplicatedServices(Services):
             self._freeze(proxy)
         primary_offset, replica_offset, link_up = self._offsets()
         self._command(new, "REPLICAOF", "NO", "ONE")
-        for proxy in (*target_proxies, self.link_proxy_name):
+        for proxy in proxies:
             self.control.set_upstream(proxy, str(new))
         self._command(old, "REPLICAOF", self.link.host, self.link.port)
         self.redis, self.replica = new, old

@@ -45,7 +45,7 @@ from harness.job_queue_machine import (
     job_queue_settings,
     run_job_queue_machine,
 )
-from harness.machine import SHRINK_BUDGET, MachineSetup, run_by_severity
+from harness.machine import SHRINK_BUDGET, MachineResult, MachineSetup, run_by_severity
 from harness.profiles import PROFILES, profile_settings
 from harness.scheduler import DEFAULT_CLIENTS
 from harness.servers.services import open_services
@@ -133,16 +133,22 @@ def run(args: argparse.Namespace) -> ExitCode:
     ran = (f"{result.examples:,} examples run, {result.steps:,} steps"
            + (" (shrinking included)" if result.shrinking in ("finished",)
               or result.shrinking.startswith("stopped") else ""))
+    return _verdict(result, f"state machine ({args.profile}) on {args.target}", ran)
+
+
+def _verdict(result: MachineResult, label: str, ran: str,
+             found_at: str = "") -> ExitCode:
+    """What either machine prints last, and its exit code: the program and how far its
+    shrinking got when an invariant broke; a non-replaying run's report when it held."""
     if result.holds:
         if result.flaky:
             print(result.report)
-        print(f"state machine ({args.profile}) on {args.target}: every invariant held ({ran})")
+        print(f"{label}: every invariant held ({ran})")
         return ExitCode.HOLDS
     print(result.report)
     if result.shrinking:
         print(f"shrinking: {result.shrinking}")
-    print(f"state machine ({args.profile}) on {args.target}: violated "
-          + ", ".join(result.invariants_violated) + f" ({ran})")
+    print(f"{label}: violated " + ", ".join(result.invariants_violated) + f" ({ran}{found_at})")
     return ExitCode.VIOLATION
 
 
@@ -206,16 +212,6 @@ def run_job_queue(args: argparse.Namespace) -> ExitCode:
                                      op_timeout=args.op_timeout, shrink_budget=budget,
                                      on_first_failure=print_first_failure(budget))
         result = run_job_queue_machine(setup, settings, seed=args.seed)
-    ran = f"{result.examples:,} examples run, {result.steps:,} steps"
-    if result.holds:
-        if result.flaky:
-            print(result.report)
-        print(f"job-queue state machine on {described}: every invariant held ({ran})")
-        return ExitCode.HOLDS
-    print(result.report)
-    if result.shrinking:
-        print(f"shrinking: {result.shrinking}")
-    print(f"job-queue state machine on {described}: violated "
-          + ", ".join(result.invariants_violated)
-          + f" ({ran}; first found at example {result.first_failing_example})")
-    return ExitCode.VIOLATION
+    return _verdict(result, f"job-queue state machine on {described}",
+                    f"{result.examples:,} examples run, {result.steps:,} steps",
+                    f"; first found at example {result.first_failing_example}")

@@ -119,7 +119,7 @@ def _violation_entries(result: NightlyResult, reported: list[Violation]) -> list
     ordered = sorted(reported, key=lambda v: v.severity.rank)[: journal_module.MAX_DETAILED]
     traces = minimal_traces(result.out / HISTORY_FILE,
                             [(v.operations, v.evidence) for v in ordered])
-    failovers = [w.failover.to_json() for w in result.applied if w.failover is not None]
+    failovers = _failovers(result)
     replay = result.options.replay_command()
     return [
         {
@@ -165,6 +165,11 @@ def failover_after(violation: Violation, trace: list[dict[str, Any]],
     }
 
 
+def _failovers(result: NightlyResult) -> list[dict[str, Any]]:
+    """The promotions that closed the run's failover windows, as the journal holds them."""
+    return [w.failover.to_json() for w in result.applied if w.failover is not None]
+
+
 def race_of(violation: Violation, trace: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The operations a violation names that overlapped in time: a race, shown side by
     side ([] when they ran one after another)."""
@@ -205,7 +210,7 @@ def _faults(result: NightlyResult) -> dict[str, Any]:
         "nemesis": result.options.nemesis,
         "planned": len(result.schedule.windows) if result.schedule else 0,
         "applied": applied,
-        "failovers": [w["failover"] for w in applied if "failover" in w],
+        "failovers": _failovers(result),
         "by_kind": by_kind,
     }
 

@@ -65,9 +65,6 @@ class LinkTrouble:
     cut: bool  # the link is down: nothing written in the window reaches the replica
     lag_ms: int  # otherwise the stream is this late: the window's last writes are missed
 
-    def describe(self) -> str:
-        return "link cut" if self.cut else f"link {self.lag_ms} ms late"
-
     def to_json(self) -> dict[str, Any]:
         return {"cut": self.cut, "lag_ms": self.lag_ms}
 
