@@ -118,7 +118,7 @@ def run_concurrent(services: Services, factory: JobQueueFactory, name: str, *,
     server that stopped answering is an InfrastructureError, never a verdict."""
     options = options or {}
     services.control.reset()
-    services.flush(services.direct_client())
+    services.flush()
     history = History()
     threads = [_Thread(services, factory, options, name) for _ in range(producers + workers)]
     started = time.monotonic()

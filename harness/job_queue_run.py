@@ -123,7 +123,7 @@ class JobQueueRun:
         self.reader = redis.Redis(host=services.redis.host, port=services.redis.port,
                                   db=services.database, socket_timeout=5)  # bytes, direct
         try:
-            services.flush(services.direct_client())
+            services.flush()
         except redis.RedisError as exc:
             raise InfrastructureError(f"Redis at {services.redis} does not answer: {exc}") from exc
         self.injector = FaultInjector(services.control, services.proxy_name)

@@ -100,7 +100,10 @@ class Services:
         a Redis we may empty; before the first flush of someone else's, say what goes."""
         if not self.may_flush:
             raise refusal(self.redis)
-        client = client or self.direct_client()
+        if client is None:  # a client of its own, closed again (not left to the collector)
+            with contextlib.closing(self.direct_client()) as own:
+                self.flush(own)
+            return
         if self.warn is not None:
             keys = client.dbsize()
             if keys:
