@@ -561,14 +561,28 @@ def _violated(exc: BaseException) -> list[str]:
     return []
 
 
+def replay_command(target: str, database: str, clients: int = DEFAULT_CLIENTS) -> str:
+    """The morning's command: the night's clients, or the saved example replays as another
+    program (a step drawn for one client is not the step drawn for two)."""
+    return (f"queue-chaos machine --target {target} --profile repro --database {database}"
+            + ("" if clients == DEFAULT_CLIENTS else f" --clients {clients}"))
+
+
 def run_state_machine_test(machine: type[RuleBasedStateMachine], settings: Settings,
                            seed: int | None,
                            budget: float | None) -> tuple[list[str], BaseException | None]:
     """A state machine's Hypothesis test, its reports captured and its shrinking bounded;
-    what it raised (a violation, Flaky, a harness error, Ctrl-C) is the caller's to judge."""
+    what it raised (a violation, Flaky, a harness error, Ctrl-C) is the caller's to judge.
+
+    A seed keeps the example database: Hypothesis's @seed drops it without a word, and a
+    seeded night whose failure was never saved leaves the morning nothing to replay.
+    """
     test = get_state_machine_test(machine, settings=settings)
     if seed is not None:
         test = hypothesis_seed(seed)(test)
+        test._hypothesis_internal_use_settings = Settings(  # type: ignore[attr-defined]
+            test._hypothesis_internal_use_settings,  # type: ignore[attr-defined]
+            database=settings.database)
     with capture_reports() as lines, shrink_budget(budget):
         try:
             test()

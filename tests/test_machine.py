@@ -6,11 +6,14 @@ import re
 
 import pytest
 from hypothesis import Phase, settings
+from hypothesis import strategies as st
+from hypothesis.database import InMemoryExampleDatabase
+from hypothesis.stateful import RuleBasedStateMachine, rule
 
 from harness.driver import DRIVER_POLICY, Driver
 from harness.errors import InfrastructureError
 from harness.faults import FaultKind
-from harness.machine import MachineSetup, run_by_severity, run_machine
+from harness.machine import MachineSetup, run_by_severity, run_machine, run_state_machine_test
 from harness.profiles import profile_settings
 from harness.redis_client import ClientPolicy
 from harness.servers.config import ServicesConfig
@@ -112,3 +115,19 @@ def test_shrinking_that_finishes_within_its_budget_says_finished(qc_services):
     assert result.shrinking == "finished"
     # reported once, as found (the first failure may name another invariant than the shrunk one)
     assert len(found) == 1 and re.match(r"\[(CRITICAL|HIGH|MEDIUM|LOW)\] \w+: ", found[0])
+
+
+class _FailsOnLargeNumbers(RuleBasedStateMachine):
+    """Fails on any number of 10 or more: found in a few examples by any seed."""
+
+    @rule(number=st.integers())
+    def take(self, number: int) -> None:
+        assert number < 10
+
+
+def test_a_seeded_run_saves_its_failure_to_the_example_database():
+    database = InMemoryExampleDatabase()
+    _, raised = run_state_machine_test(
+        _FailsOnLargeNumbers, settings(database=database, max_examples=50), seed=3, budget=5)
+    assert isinstance(raised, AssertionError)
+    assert database.data, "a seeded night must leave the morning something to replay"

@@ -45,7 +45,13 @@ from harness.job_queue_machine import (
     job_queue_settings,
     run_job_queue_machine,
 )
-from harness.machine import SHRINK_BUDGET, MachineResult, MachineSetup, run_by_severity
+from harness.machine import (
+    SHRINK_BUDGET,
+    MachineResult,
+    MachineSetup,
+    replay_command,
+    run_by_severity,
+)
 from harness.profiles import PROFILES, profile_settings
 from harness.scheduler import DEFAULT_CLIENTS
 from harness.servers.services import open_services
@@ -133,7 +139,10 @@ def run(args: argparse.Namespace) -> ExitCode:
     ran = (f"{result.examples:,} examples run, {result.steps:,} steps"
            + (" (shrinking included)" if result.shrinking in ("finished",)
               or result.shrinking.startswith("stopped") else ""))
-    return _verdict(result, f"state machine ({args.profile}) on {args.target}", ran)
+    code = _verdict(result, f"state machine ({args.profile}) on {args.target}", ran)
+    if code == ExitCode.VIOLATION and args.profile == "nightly" and url is not None:
+        print(f"replay: {replay_command(args.target, url.display(), args.clients)}")
+    return code
 
 
 def _verdict(result: MachineResult, label: str, ran: str,

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.databases import parse_database, refuse_redis_under_test, with_local
-from harness.machine import MachineResult, MachineSetup, run_by_severity
+from harness.machine import MachineResult, MachineSetup, replay_command, run_by_severity
 from harness.op_deadline import DEFAULT_OP_TIMEOUT
 from harness.profiles import profile_settings
 from harness.servers.services import Services
@@ -55,6 +55,6 @@ def run_stateful_machine(target: str, services: Services, database_dir: Path,
         "batches": batches,
         "database": database_dir.name,
         "shared_database": url.display() if url is not None else None,
-        "replay": f"queue-chaos machine --target {target} --profile repro "
-                  f"--database {url.display() if url is not None else database_dir}",
+        "replay": replay_command(target, url.display() if url is not None
+                                 else str(database_dir)),
     }
