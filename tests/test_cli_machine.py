@@ -20,7 +20,7 @@ def test_a_failure_found_under_nightly_replays_from_its_database(qc_services, tm
     database = tmp_path / "hypothesis-db"
     night = run_cli("machine", "--target", "variant:MEDIUM-3", "--profile", "nightly",
                     "--database", str(database), "--examples", "100", "--steps", "10",
-            "--clients", "1", *servers)
+            "--seed", "1", "--clients", "1", *servers)
     assert night.code == ExitCode.VIOLATION, night.out + night.err
     assert any(database.iterdir())
 
@@ -36,7 +36,7 @@ def test_the_replayed_failure_does_not_happen_on_the_fixed_queue(qc_services, tm
     database = tmp_path / "hypothesis-db"
     run_cli("machine", "--target", "variant:MEDIUM-3", "--profile", "nightly",
             "--database", str(database), "--examples", "100", "--steps", "10",
-            "--clients", "1", *servers)
+            "--seed", "1", "--clients", "1", *servers)
     fixed = run_cli("machine", "--target", "reference", "--profile", "repro",
                     "--database", str(database), "--clients", "1", *servers)
     assert fixed.code == ExitCode.HOLDS, fixed.out + fixed.err

@@ -48,7 +48,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                         help="how long the workload runs: 60s, 5m, 1h30m ...")
     add_target_flag(parser)
     parser.add_argument("--seed", type=int, default=None,
-                        help="seed of the fault schedule (default: drawn and printed)")
+                        help="seed of the night: the fault schedule, the workload and the state "
+                             "machine's programs (default: drawn and printed)")
     parser.add_argument("--out", type=Path, default=None,
                         help="report directory (default: reports/<UTC timestamp>, with a "
                              "reports/latest link)")

@@ -28,8 +28,13 @@ MAX_DETAIL = 20_000  # characters of Hypothesis's report kept in the journal
 
 def run_stateful_machine(target: str, services: Services, database_dir: Path,
                          seconds: float, *, shared: str | None = None,
-                         op_timeout: float = DEFAULT_OP_TIMEOUT) -> dict[str, Any]:
-    """The machine's result as journal fields; InfrastructureError propagates (no verdict)."""
+                         op_timeout: float = DEFAULT_OP_TIMEOUT,
+                         seed: int | None = None) -> dict[str, Any]:
+    """The machine's result as journal fields; InfrastructureError propagates (no verdict).
+
+    With the night's seed, batch k draws from seed + k: the same night runs the same
+    programs (after what the database replays), and no two batches repeat each other.
+    """
     database_dir.mkdir(parents=True, exist_ok=True)
     url = parse_database(shared) if shared else None
     refuse_redis_under_test(url, services.redis.host, services.redis.port)
@@ -41,7 +46,7 @@ def run_stateful_machine(target: str, services: Services, database_dir: Path,
     while batches == 0 or (time.monotonic() - started < seconds and result.holds):
         batches += 1
         result = run_by_severity(MachineSetup(services, target, op_timeout=op_timeout),
-                                 settings)
+                                 settings, seed=None if seed is None else seed + batches)
     report = result.report
     if len(report) > MAX_DETAIL:
         report = report[:MAX_DETAIL] + "\n[... cut; rerun to see the rest]"

@@ -368,7 +368,7 @@ class NightlyRun:
                 result.machine = run_stateful_machine(
                     self.options.target, self.services, self.out / HYPOTHESIS_DB,
                     seconds=self.options.machine_seconds, shared=self.options.database,
-                    op_timeout=self.options.op_timeout)
+                    op_timeout=self.options.op_timeout, seed=self.options.seed)
             self._machine_violations(result.machine)
 
     def _judge(self) -> None:
