@@ -31,6 +31,7 @@ from harness.target import KeySchema
 from harness.textable import render_table
 from harness.undeclared import LIMIT, undeclared_keys, warning
 
+NOT_SEARCHED = "not searched"
 DEFAULT_BLOCKING = frozenset({Severity.CRITICAL, Severity.HIGH})
 MACHINE_PREFIX = "STATEFUL"
 
@@ -83,6 +84,7 @@ class GateReport:
             "machine_report": self.machine_report,
             "versions": self.versions,
             "not_checked": [row.id for row in self.rows if row.result == NOT_CHECKED],
+            "not_searched": [row.id for row in self.rows if row.result == NOT_SEARCHED],
             "undeclared_keys": {"count": len(self.undeclared_keys),
                                 "keys": self.undeclared_keys[:LIMIT]},
         }
@@ -115,7 +117,8 @@ def scenario_row(scenario: Scenario, result: ScenarioResult,
 def machine_rows(result: MachineResult | None, blocking: frozenset[Severity],
                  not_judged: dict[str, str] | None = None) -> list[GateRow]:
     """A row per invariant; one the checker could not judge (`not_judged`) is "not checked",
-    and each is "not run" when the machine did not run (after a hang)."""
+    one left out once a blocking violation was found is "not searched", and each is "not
+    run" when the machine did not run (after a hang)."""
     not_judged = not_judged or {}
     rows = []
     for name, invariant in INVARIANTS.items():
@@ -123,13 +126,17 @@ def machine_rows(result: MachineResult | None, blocking: frozenset[Severity],
             continue
         violated = result is not None and name in result.invariants_violated
         verdict = ("not run" if result is None else "violated" if violated
-                   else NOT_CHECKED if name in not_judged else "holds")
+                   else NOT_CHECKED if name in not_judged
+                   else NOT_SEARCHED if name in result.unsearched else "holds")
+        note = (not_judged.get(name, "") if verdict != NOT_SEARCHED else
+                "held until the first blocking violation, then left out (the verdict was "
+                "known); --every-severity searches it")
         rows.append(GateRow(
             id=f"{MACHINE_PREFIX}/{name}", title=f"state machine: {invariant.promise}",
             severity=str(invariant.severity), invariant=name,
             result=verdict, violated=[name] if violated else [],
             blocking=violated and invariant.severity in blocking,
-            note="" if violated else not_judged.get(name, ""),
+            note="" if violated else note,
         ))
     return rows
 
@@ -155,8 +162,12 @@ def run_gate(
     on_first_failure: Callable[[str], None] | None = None,
     op_timeout: float = DEFAULT_OP_TIMEOUT,
     clients: int = DEFAULT_CLIENTS,
+    every_severity: bool = False,
 ) -> GateReport:
     """Run every scenario, then the machine (unless `machine_settings` is None).
+
+    The machine stops searching once a blocking invariant broke (the verdict is known; a
+    failing gate pays for one run, not one per severity), unless `every_severity`.
 
     An operation that hangs ends the gate at that verdict: what is left is "not run" (each
     scenario would wait the whole operation time limit again).
@@ -184,7 +195,8 @@ def run_gate(
         setup = MachineSetup(services, target, shrink_budget=shrink_budget,
                              on_first_failure=on_first_failure, op_timeout=op_timeout,
                              clients=clients)
-        result = run_by_severity(setup, machine_settings)
+        result = run_by_severity(setup, machine_settings,
+                                 stop_at=frozenset() if every_severity else blocking)
         elapsed = round(time.monotonic() - started, 3)
         for row in machine_rows(result, blocking, not_judged):
             row.seconds = elapsed
@@ -215,6 +227,11 @@ def render_report(report: GateReport) -> str:
     not_run = [r.id for r in report.rows if r.result == "not run"]
     if not_run:
         parts.append(f"an operation hung: the gate stopped there ({len(not_run)} rows not run)")
+    unsearched = [r.invariant for r in report.rows if r.result == NOT_SEARCHED]
+    if unsearched:
+        parts.append(f"not searched: {', '.join(unsearched)}: held until the first blocking "
+                     "violation, then left out (the verdict was known); --every-severity "
+                     "searches each severity for its own counterexample")
     notes = sorted({f"{r.invariant}: {r.note}" for r in report.rows if r.result == NOT_CHECKED})
     parts += [f"not checked: {note}" for note in notes]
     if report.undeclared_keys:

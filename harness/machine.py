@@ -547,10 +547,21 @@ class MachineResult:
     steps: int = 0  # rule steps run in them
     overlapping: int = 0  # of those, steps that ran operations at once (harness.scheduler)
     hung: bool = False  # an operation hung: the run stopped there, unshrunk
+    unsearched: list[str] = field(default_factory=list)  # left out once the verdict was known
 
     @property
     def holds(self) -> bool:
         return not self.invariants_violated
+
+    def add(self, other: MachineResult) -> None:
+        """Another pass's findings and counts, into this total."""
+        self.invariants_violated += other.invariants_violated
+        self.flaky = self.flaky or other.flaky
+        if other.shrinking and self.shrinking in ("", "finished"):
+            self.shrinking = other.shrinking  # a pass stopped at its budget: say so
+        self.examples += other.examples
+        self.steps += other.steps
+        self.overlapping += other.overlapping
 
 
 def _violated(exc: BaseException) -> list[str]:
@@ -707,36 +718,47 @@ def _nondeterministic(setup: MachineSetup, flaky: Flaky, names: list[str],
 SEVERITY_PASSES = ((Severity.CRITICAL,), (Severity.HIGH,), (Severity.MEDIUM, Severity.LOW))
 
 
-def run_by_severity(setup: MachineSetup, settings: Settings,
-                    seed: int | None = None) -> MachineResult:
+def run_by_severity(setup: MachineSetup, settings: Settings, seed: int | None = None, *,
+                    stop_at: frozenset[Severity] = frozenset()) -> MachineResult:
     """One run judging every invariant; if it fails, one run per severity, most severe first.
 
     A queue with a cheap LOW bug (say, a counter it forgets) fails every example at that
     bug and is never explored deep enough to show its CRITICAL ones: the runs per severity
     judge only their own invariants, so each finds its own minimal counterexample. A queue
-    that holds needs only the first run (the others would replay the same examples).
+    that holds needs only the first run (the others would replay the same examples). A
+    severity whose invariant the first run broke needs no run of its own: it would fail at
+    the first run's example (every step before it held every invariant) and shrink it again.
+
+    `stop_at`: severities a violation of which settles the verdict (the gate's blocking
+    ones). Once one is found, the runs left could only add rows, at about a clean run's
+    cost each: they are left out and their invariants listed in `unsearched`.
     """
     first = run_machine(setup, settings, seed)
     if first.holds or first.hung or first.flaky:  # a hang would stop every pass at the
         return first  # same place; a target that does not replay would mislead them
     total = MachineResult(setup.target, "by severity", examples=first.examples,
                           steps=first.steps, overlapping=first.overlapping)
+    first_found = {INVARIANTS[name].severity for name in first.invariants_violated}
+    found = set(first_found)
     reports = []
     for severities in SEVERITY_PASSES:
         names = frozenset(n for n, inv in INVARIANTS.items()
                           if inv.severity in severities and n not in STATIC_INVARIANTS)
+        if first_found & set(severities):
+            total.invariants_violated += [n for n in first.invariants_violated if n in names]
+            continue  # its report is the first run's, added once below
+        if found & stop_at:
+            total.unsearched += sorted(names)
+            continue
         result = run_machine(replace(setup, judged=names, on_first_failure=None), settings, seed)
-        total.invariants_violated += result.invariants_violated
-        total.flaky = total.flaky or result.flaky
-        if result.shrinking and total.shrinking in ("", "finished"):
-            total.shrinking = result.shrinking  # a pass stopped at its budget: say so
-        total.examples += result.examples
-        total.steps += result.steps
-        total.overlapping += result.overlapping
+        found |= {INVARIANTS[name].severity for name in result.invariants_violated}
+        total.add(result)
         if result.report:
-            label = "+".join(severities)
-            reports.append(f"--- {label} invariants ({', '.join(sorted(names))}) ---\n"
-                           f"{result.report}")
+            reports.append(f"--- {'+'.join(severities)} invariants "
+                           f"({', '.join(sorted(names))}) ---\n{result.report}")
+    total.shrinking = first.shrinking if total.shrinking in ("", "finished") else total.shrinking
+    reports.insert(0, "--- the first failure (every invariant judged: "
+                   f"{', '.join(first.invariants_violated)}) ---\n{first.report}")
     total.report = "\n".join(reports)
     return total
 

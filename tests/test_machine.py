@@ -10,9 +10,12 @@ from hypothesis import strategies as st
 from hypothesis.database import InMemoryExampleDatabase
 from hypothesis.stateful import RuleBasedStateMachine, rule
 
+import harness.machine as machine_module
 from harness.driver import DRIVER_POLICY, Driver
 from harness.errors import InfrastructureError
 from harness.faults import FaultKind
+from harness.gate import DEFAULT_BLOCKING
+from harness.invariants import INVARIANTS
 from harness.machine import MachineSetup, run_by_severity, run_machine, run_state_machine_test
 from harness.profiles import profile_settings
 from harness.redis_client import ClientPolicy
@@ -131,3 +134,42 @@ def test_a_seeded_run_saves_its_failure_to_the_example_database():
         _FailsOnLargeNumbers, settings(database=database, max_examples=50), seed=3, budget=5)
     assert isinstance(raised, AssertionError)
     assert database.data, "a seeded night must leave the morning something to replay"
+
+
+FIND = settings(GATE_SEARCH, max_examples=100)
+
+
+def record_passes(monkeypatch) -> list[tuple[frozenset[str] | None, list[str]]]:
+    """Each run of the machine that run_by_severity makes: what it judged, what it found."""
+    passes: list[tuple[frozenset[str] | None, list[str]]] = []
+
+    def recorded(setup, settings, seed=None):
+        result = run_machine(setup, settings, seed)
+        passes.append((setup.judged, result.invariants_violated))
+        return result
+
+    monkeypatch.setattr(machine_module, "run_machine", recorded)
+    return passes
+
+
+def test_a_blocking_violation_ends_the_search_with_the_rest_unsearched(qc_services,
+                                                                      monkeypatch):
+    passes = record_passes(monkeypatch)
+    result = run_by_severity(MachineSetup(qc_services, "variant:CRITICAL-1"), FIND,
+                             stop_at=DEFAULT_BLOCKING)
+    assert [judged for judged, _ in passes] == [None], "the first run alone"
+    assert {INVARIANTS[name].severity for name in result.invariants_violated} & DEFAULT_BLOCKING
+    assert result.unsearched
+    assert not set(result.unsearched) & set(result.invariants_violated)
+
+
+def test_the_severity_the_first_run_broke_is_not_searched_again(qc_services, monkeypatch):
+    passes = record_passes(monkeypatch)
+    result = run_by_severity(MachineSetup(qc_services, "variant:MEDIUM-3"), FIND)
+    (_, first_found), *later = passes
+    broken = {INVARIANTS[name].severity for name in first_found}
+    assert later, "a severity the first run did not break is searched on its own"
+    for judged, _ in later:
+        assert not {INVARIANTS[name].severity for name in judged or ()} & broken
+    assert set(first_found) <= set(result.invariants_violated)
+    assert not result.unsearched

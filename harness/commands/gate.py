@@ -16,7 +16,14 @@ from harness.cli import (
 from harness.commands.progress import print_first_failure, progress_line
 from harness.errors import ExitCode
 from harness.files import check_report_file
-from harness.gate import DEFAULT_BLOCKING, GateReport, parse_blocking, render_report, run_gate
+from harness.gate import (
+    DEFAULT_BLOCKING,
+    NOT_SEARCHED,
+    GateReport,
+    parse_blocking,
+    render_report,
+    run_gate,
+)
 from harness.machine import SHRINK_BUDGET
 from harness.profiles import profile_settings
 from harness.report.junit import JUnitCase, write_junit
@@ -41,6 +48,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                         help="state machine examples (default: profile)")
     parser.add_argument("--steps", type=at_least_one, help="steps per example (default: profile)")
     parser.add_argument("--no-machine", action="store_true", help="scenarios only")
+    parser.add_argument("--every-severity", action="store_true",
+                        help="after a blocking violation, go on searching each severity for "
+                             "its own counterexample (one more machine run per severity; "
+                             "by default those rows say \"not searched\")")
     parser.add_argument("--shrink-budget", type=float, default=SHRINK_BUDGET, metavar="SECONDS",
                         help="seconds of shrinking per pass of the state machine (default "
                              f"{SHRINK_BUDGET:g}); the first failing program is printed as "
@@ -62,10 +73,11 @@ def junit_cases(report: GateReport) -> list[JUnitCase]:
     cases = [JUnitCase(name=f"{r.id} {r.invariant}", classname=classname,
                        passed=r.result != "violated" or not r.blocking,
                        message=(f"{r.severity}: {', '.join(r.violated)} violated" if r.violated
-                                else f"not checked: {r.note}" if r.result == NOT_CHECKED
+                                else f"{r.result}: {r.note}" if r.result in (NOT_CHECKED,
+                                                                             NOT_SEARCHED)
                                 else ""),
                        details=r.trace, seconds=r.seconds,
-                       skipped=r.result in (NOT_CHECKED, "not run"))
+                       skipped=r.result in (NOT_CHECKED, NOT_SEARCHED, "not run"))
              for r in report.rows]
     if report.undeclared_keys:
         cases.append(JUnitCase(name="undeclared keys", classname=classname, passed=True,
@@ -91,7 +103,8 @@ def run(args: argparse.Namespace) -> ExitCode:
         report = run_gate(services, args.target, CATALOGUE, settings, blocking=blocking,
                           on_progress=update, shrink_budget=args.shrink_budget,
                           on_first_failure=print_first_failure(args.shrink_budget),
-                          op_timeout=args.op_timeout, clients=args.clients)
+                          op_timeout=args.op_timeout, clients=args.clients,
+                          every_severity=args.every_severity)
     if args.junit:  # the files first: a report that cannot be written leaves no verdict
         write_junit_report(report, args.junit)
     if args.json:
