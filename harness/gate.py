@@ -104,12 +104,17 @@ def parse_blocking(text: str) -> frozenset[Severity]:
 
 def scenario_row(scenario: Scenario, result: ScenarioResult,
                  blocking: frozenset[Severity]) -> GateRow:
+    """The scenario's row, blocking at the finding's severity: when the invariant the
+    finding breaks broke, or another one at a blocking severity of its own (a LOW counter
+    a HIGH scenario saw wrong is a LOW finding: it blocks nothing)."""
     violated = sorted({v.invariant for v in result.violations})
+    serious = any(name == scenario.breaks or INVARIANTS[name].severity in blocking
+                  for name in violated)
     return GateRow(
         id=scenario.id, title=scenario.title,
         severity=str(scenario.severity), invariant=scenario.breaks,
         result=result.verdict, violated=violated,
-        blocking=result.violated and scenario.severity in blocking,
+        blocking=result.violated and scenario.severity in blocking and serious,
         seconds=round(result.seconds, 3), trace=result.trace, note=result.note,
     )
 
@@ -211,13 +216,19 @@ def run_gate(
                       services.versions(), sorted(undeclared))
 
 
+def _result_text(row: GateRow) -> str:
+    """VIOLATED, and which other invariants broke ("only ..." when the row's did not)."""
+    others = [v for v in row.violated if v != row.invariant]
+    if not others:
+        return row.result.upper()
+    only = "" if row.invariant in row.violated else "only "
+    return f"{row.result.upper()} ({only}{', '.join(others)})"
+
+
 def render_report(report: GateReport) -> str:
     """The gate's verdict as `queue-chaos gate` prints it: the table, the traces of what
     blocks, the machine's minimal programs, warnings, the verdict line."""
-    rows = [(r.id, r.severity, r.invariant,
-             r.result.upper() + (" (" + ", ".join(v for v in r.violated if v != r.invariant)
-                                 + ")" if set(r.violated) - {r.invariant} else ""),
-             "BLOCKS" if r.blocking else "")
+    rows = [(r.id, r.severity, r.invariant, _result_text(r), "BLOCKS" if r.blocking else "")
             for r in report.rows]
     parts = [f"queue-chaos gate: target {report.target} on {report.server}",
              render_table(("id", "severity", "invariant", "result", ""), rows), ""]

@@ -718,6 +718,17 @@ def _nondeterministic(setup: MachineSetup, flaky: Flaky, names: list[str],
 SEVERITY_PASSES = ((Severity.CRITICAL,), (Severity.HIGH,), (Severity.MEDIUM, Severity.LOW))
 
 
+def severity_passes(stop_at: frozenset[Severity]) -> tuple[tuple[Severity, ...], ...]:
+    """The runs after a failure, most severe first: one per severity (MEDIUM and LOW
+    together), or, when `stop_at` settles the verdict, those severities in one run and
+    the others in a second."""
+    if not stop_at:
+        return SEVERITY_PASSES
+    ranked = sorted(Severity, key=lambda s: s.rank)
+    return tuple(group for group in (tuple(s for s in ranked if s in stop_at),
+                                     tuple(s for s in ranked if s not in stop_at)) if group)
+
+
 def run_by_severity(setup: MachineSetup, settings: Settings, seed: int | None = None, *,
                     stop_at: frozenset[Severity] = frozenset()) -> MachineResult:
     """One run judging every invariant; if it fails, one run per severity, most severe first.
@@ -730,8 +741,10 @@ def run_by_severity(setup: MachineSetup, settings: Settings, seed: int | None = 
     the first run's example (every step before it held every invariant) and shrink it again.
 
     `stop_at`: severities a violation of which settles the verdict (the gate's blocking
-    ones). Once one is found, the runs left could only add rows, at about a clean run's
-    cost each: they are left out and their invariants listed in `unsearched`.
+    ones). They are searched in one run (any one of them settles it), the rest in another;
+    once one is found, the runs left could only add rows, at about a clean run's cost
+    each: they are left out, and every invariant that did not break is `unsearched` (it
+    was judged only until the verdict was known).
     """
     first = run_machine(setup, settings, seed)
     if first.holds or first.hung or first.flaky:  # a hang would stop every pass at the
@@ -741,14 +754,13 @@ def run_by_severity(setup: MachineSetup, settings: Settings, seed: int | None = 
     first_found = {INVARIANTS[name].severity for name in first.invariants_violated}
     found = set(first_found)
     reports = []
-    for severities in SEVERITY_PASSES:
+    for severities in severity_passes(stop_at):
         names = frozenset(n for n, inv in INVARIANTS.items()
                           if inv.severity in severities and n not in STATIC_INVARIANTS)
         if first_found & set(severities):
             total.invariants_violated += [n for n in first.invariants_violated if n in names]
             continue  # its report is the first run's, added once below
         if found & stop_at:
-            total.unsearched += sorted(names)
             continue
         result = run_machine(replace(setup, judged=names, on_first_failure=None), settings, seed)
         found |= {INVARIANTS[name].severity for name in result.invariants_violated}
@@ -756,6 +768,9 @@ def run_by_severity(setup: MachineSetup, settings: Settings, seed: int | None = 
         if result.report:
             reports.append(f"--- {'+'.join(severities)} invariants "
                            f"({', '.join(sorted(names))}) ---\n{result.report}")
+    if found & stop_at:  # what did not break was judged only until the verdict was known
+        total.unsearched = [n for n in INVARIANTS if n not in STATIC_INVARIANTS
+                            and n not in total.invariants_violated]
     total.shrinking = first.shrinking if total.shrinking in ("", "finished") else total.shrinking
     reports.insert(0, "--- the first failure (every invariant judged: "
                    f"{', '.join(first.invariants_violated)}) ---\n{first.report}")

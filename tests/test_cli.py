@@ -139,3 +139,11 @@ def test_block_on_chooses_the_severities_that_fail_the_gate(servers):
     assert blocked and {rows[r]["severity"] for r in blocked} == {"CRITICAL"}
     assert "HIGH-1" not in blocked
     assert rows["HIGH-1"]["result"].startswith("VIOLATED")
+
+
+def test_a_scenario_that_saw_only_a_low_invariant_break_does_not_block(servers):
+    run = gate(servers, "variant:LOW-1")  # counts no update_status: HIGH-2's step shows it
+    rows = gate_table(run.out)
+    assert run.code == ExitCode.HOLDS, run.out + run.err
+    assert rows["HIGH-2"]["result"] == "VIOLATED (only telemetry_agreement)"
+    assert not rows["HIGH-2"].get("blocks")

@@ -31,7 +31,7 @@ def test_a_gate_on_a_queue_whose_enqueue_hangs_fails_on_liveness_and_stops_there
     assert run.code == ExitCode.VIOLATION, run.out + run.err
     rows = gate_table(run.out)
     first = next(iter(rows.values()))
-    assert first["result"].startswith("VIOLATED (liveness") and first["blocks"] == "BLOCKS"
+    assert first["result"].startswith("VIOLATED (only liveness") and first["blocks"] == "BLOCKS"
     assert {row["result"] for row in list(rows.values())[1:]} == {"NOT RUN"}
     assert "enqueue did not return within 10 s" in run.out
 

@@ -15,8 +15,14 @@ from harness.driver import DRIVER_POLICY, Driver
 from harness.errors import InfrastructureError
 from harness.faults import FaultKind
 from harness.gate import DEFAULT_BLOCKING
-from harness.invariants import INVARIANTS
-from harness.machine import MachineSetup, run_by_severity, run_machine, run_state_machine_test
+from harness.invariants import INVARIANTS, Severity
+from harness.machine import (
+    MachineSetup,
+    run_by_severity,
+    run_machine,
+    run_state_machine_test,
+    severity_passes,
+)
 from harness.profiles import profile_settings
 from harness.redis_client import ClientPolicy
 from harness.servers.config import ServicesConfig
@@ -173,3 +179,15 @@ def test_the_severity_the_first_run_broke_is_not_searched_again(qc_services, mon
         assert not {INVARIANTS[name].severity for name in judged or ()} & broken
     assert set(first_found) <= set(result.invariants_violated)
     assert not result.unsearched
+
+
+def test_the_gate_searches_its_blocking_severities_in_one_run_and_the_rest_in_another():
+    assert severity_passes(DEFAULT_BLOCKING) == (
+        (Severity.CRITICAL, Severity.HIGH), (Severity.MEDIUM, Severity.LOW))
+    assert severity_passes(frozenset({Severity.MEDIUM})) == (
+        (Severity.MEDIUM,), (Severity.CRITICAL, Severity.HIGH, Severity.LOW))
+
+
+def test_without_a_verdict_to_stop_at_each_severity_gets_its_own_run():
+    assert severity_passes(frozenset()) == (
+        (Severity.CRITICAL,), (Severity.HIGH,), (Severity.MEDIUM, Severity.LOW))
