@@ -11,6 +11,7 @@ Toxiproxy failed: no verdict), 130 interrupted (143 on SIGTERM).
 from __future__ import annotations
 
 import argparse
+import logging
 import random
 import sys
 from datetime import UTC, datetime
@@ -66,6 +67,9 @@ def run_job_queue_nightly(args: argparse.Namespace) -> int:
     config = services_config(args)
     night = JobQueueNight(night_options, out, config.backend, datetime.now(UTC))
     progress = progress_for(args.budget, sys.stderr, quiet=args.quiet)
+    # The library logs each fault it meets (rq: every abandoned job): thousands of lines
+    # that would drown the progress; what they say is in the journal.
+    logging.disable(logging.CRITICAL)
     try:
         with open_services(config) as services:
             night.adapter = describe_adapter(services, factory, args.target, options)
@@ -79,6 +83,7 @@ def run_job_queue_nightly(args: argparse.Namespace) -> int:
     except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM/SIGHUP (a processes.Terminated)
         night.interrupt_code = getattr(exc, "exit_code", EXIT_INTERRUPTED)
     finally:
+        logging.disable(logging.NOTSET)
         progress.close()
     night.finished_at = datetime.now(UTC)
     out.mkdir(parents=True, exist_ok=True)
