@@ -11,7 +11,6 @@ final keys are judged (harness.job_queue_nightly.judge_final).
 
 from __future__ import annotations
 
-import signal
 import threading
 import time
 from collections.abc import Mapping
@@ -28,7 +27,7 @@ from harness.job_queue_target import JobQueueFactory, check_job_queue
 from harness.nightly.budget import format_duration
 from harness.nightly.nemesis import AppliedWindow, Nemesis
 from harness.nightly.progress import ProgressSink, Tick
-from harness.nightly.run import EXIT_INTERRUPTED
+from harness.nightly.run import EXIT_INTERRUPTED, interrupter
 from harness.nightly.schedule import Schedule, draw_schedule
 from harness.redis_client import build_client
 from harness.servers.services import Services
@@ -99,10 +98,7 @@ class JobQueueNight:
 
     @property
     def interrupted_by(self) -> str | None:
-        if self.interrupt_code is None:
-            return None
-        return "Ctrl-C" if self.interrupt_code == EXIT_INTERRUPTED else \
-            signal.Signals(self.interrupt_code - 128).name
+        return None if self.interrupt_code is None else interrupter(self.interrupt_code)
 
     @property
     def status(self) -> str:

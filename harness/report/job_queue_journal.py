@@ -36,7 +36,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.report.journal import _BOOL, _INT, _NUM, _STR, SCHEMA_VERSION, VERDICTS, _object
+from harness.report.journal import (
+    _BOOL,
+    _INT,
+    _NUM,
+    _STR,
+    FAULTS_SCHEMA,
+    INVARIANTS_SCHEMA,
+    OPERATIONS_SCHEMA,
+    VERDICT_SCHEMA,
+    _object,
+    head_properties,
+)
 
 KIND = "queue-chaos-job-queue-nightly"
 STATES = ("queued", "taken", "done", "failed", "gone", "absent")
@@ -46,9 +57,7 @@ JOB_QUEUE_JOURNAL_SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "title": "queue-chaos job-queue nightly journal",
     **_object({
-        "schema_version": {"const": SCHEMA_VERSION},
-        "kind": {"const": KIND},
-        "tool": _object({"name": _STR, "version": _STR}),
+        **head_properties(KIND),
         "run": _object({
             "target": _STR, "options": {"type": "object"}, "library": _STR,
             "seed": {"type": "integer"}, "budget_seconds": _NUM, "producers": _INT,
@@ -62,15 +71,8 @@ JOB_QUEUE_JOURNAL_SCHEMA: dict[str, Any] = {
             "delivery": {"enum": ["at_most_once", "at_least_once"]},
             "idempotent_enqueue": _BOOL, "retries": _INT, "forgets_done": _BOOL,
             "failed_copies_stay": _BOOL, "described": _STR}},
-        "verdict": _object({
-            "status": {"enum": list(VERDICTS)}, "exit_code": {"type": "integer"},
-            "headline": _STR, "reason": {"type": ["string", "null"]},
-        }),
-        "invariants": {"type": "array", "items": _object({
-            "name": _STR, "severity": _STR, "promise": _STR,
-            "status": {"enum": ["holds", "violated", "not_judged"]},
-            "violations": _INT, "sources": {"type": "array", "items": _STR}, "note": _STR,
-        })},
+        "verdict": VERDICT_SCHEMA,
+        "invariants": INVARIANTS_SCHEMA,
         "violations": {"type": "array", "items": _object({
             "id": _INT, "invariant": _STR, "severity": _STR, "message": _STR,
             "job_id": _STR, "evidence": {"type": "object"},
@@ -81,21 +83,8 @@ JOB_QUEUE_JOURNAL_SCHEMA: dict[str, Any] = {
         "violations_by_invariant": _COUNTS,
         "summary": _COUNTS,
         "final_states": _object({state: _INT for state in STATES}),
-        "operations": _object({
-            "total": _INT, "crashed": _INT, "ops_per_second": _NUM,
-            "latency_ms": _object({"p50": _NUM, "p95": _NUM, "p99": _NUM}),
-            "by_kind": {"type": "object", "additionalProperties": _COUNTS},
-        }),
-        "faults": _object({
-            "nemesis": _BOOL, "planned": _INT,
-            "applied": {"type": "array", "items": _object({
-                "index": _INT, "kinds": {"type": "array", "items": _STR},
-                "toxics": {"type": "array"}, "start": _NUM, "end": _NUM,
-                "applied_start": _NUM, "applied_end": _NUM,
-            })},
-            "by_kind": {"type": "object", "additionalProperties": _object(
-                {"windows": _INT, "seconds": _NUM})},
-        }),
+        "operations": OPERATIONS_SCHEMA,
+        "faults": FAULTS_SCHEMA,
         "infrastructure": _object({"error": {"type": ["string", "null"]}}),
         "files": _object({k: _STR for k in ("history", "timeseries", "junit", "html")}),
     }),
