@@ -134,8 +134,7 @@ def _operations(night: JobQueueNight, series: TimeSeries) -> dict[str, Any]:
 def write_timeseries(night: JobQueueNight) -> TimeSeries:
     """timeseries.jsonl from the history, in completion order (what the pictures plot)."""
     series = TimeSeries.to_file(night.out / TIMESERIES_FILE)
-    done = [op for op in night.concurrent.history if op.completed_at is not None] \
-        if night.concurrent else []
+    done = [op for op in night.history or () if op.completed_at is not None]
     for op in sorted(done, key=lambda o: o.completed_at or 0.0):
         assert op.completed_at is not None and op.outcome is not None
         series.record(op.completed_at, str(op.kind), str(op.outcome),
@@ -151,7 +150,7 @@ def journal_of(night: JobQueueNight, series: TimeSeries) -> dict[str, Any]:
     operations = _operations(night, series)
     library = night.adapter.library if night.adapter else "unknown"
     promises = night.adapter.promises if night.adapter else None
-    history = concurrent.history if concurrent else History()
+    history = night.history or History()
     return {
         "schema_version": journal_module.SCHEMA_VERSION,
         "kind": KIND,

@@ -89,6 +89,7 @@ class JobQueueNight:
     schedule: Schedule | None = None
     applied: list[AppliedWindow] = field(default_factory=list)
     concurrent: ConcurrentResult | None = None
+    history: History | None = None  # what ran, kept when a failure ends the run before judging
     versions: dict[str, str] = field(default_factory=dict)
     infrastructure: str | None = None  # the servers or Toxiproxy failed: no verdict
     interrupt_code: int | None = None  # a signal ended the run first (130, 143): no verdict
@@ -142,6 +143,7 @@ def run_night(night: JobQueueNight, services: Services, factory: JobQueueFactory
     began = time.monotonic()
 
     def play(history: History) -> None:
+        night.history = history
         stop = threading.Event()
         nemesis = Nemesis(services.control, services.proxy_name, night.schedule, history.now,
                           stop)
