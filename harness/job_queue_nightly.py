@@ -18,6 +18,9 @@ Not judged here: at-least-once's promise to requeue (not fail) a received job wh
 died, duplicate deliveries, and what an unknown outcome did: the state machine judges
 those, one operation at a time.
 
+`queue-chaos nightly --target rq` (harness.nightly.job_queue_night) runs the same workload
+for a budget, under a seeded schedule of fault windows in place of the fixed one.
+
 The overlapping history is not stepped through the spec's engine (its orders would be
 too many to judge): this judges what the history's outcomes and the final keys settle.
 """
@@ -25,10 +28,12 @@ too many to judge): this judges what the history's outcomes and the final keys s
 from __future__ import annotations
 
 import contextlib
+import itertools
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import redis
@@ -58,6 +63,17 @@ SCHEDULE = (ToxicWindow(0.3, 0.15, FaultKind.REPLY_LOST),
             ToxicWindow(0.8, 0.15, FaultKind.REQUEST_LOST),
             ToxicWindow(1.3, 0.15, FaultKind.STALL),
             ToxicWindow(1.8, 0.15, FaultKind.REPLY_LOST))
+# What judge_final judges, and why the others are left to the state machine, which steps
+# one operation at a time through the spec (`queue-chaos machine --target ...`).
+JUDGED = ("no_lost_jobs", "no_unrun_failures", "done_stays_done")
+NOT_JUDGED = {
+    "no_duplicate_delivery": "needs the job's state at each take: the overlapping history "
+                             "has too many orders to step through",
+    "idempotent_enqueue": "the workload enqueues fresh ids only",
+    "all_or_nothing": "what an unknown outcome did is not settled by the final keys alone",
+    "acknowledged_effects": "needs the state before and after each operation",
+    "liveness": "no operation time limit here: a call ends at the client's socket timeout",
+}
 RECOVERY_PASSES = (3600.0, 7200.0)  # rq's intermediate queue needs two, a minute apart
 DRAIN_LIMIT = 1000  # takes of the final drain at most
 
@@ -69,6 +85,7 @@ class ConcurrentResult:
     outcomes: dict[str, int] = field(default_factory=dict)  # "enqueue ok": 57, ...
     final: Mapping[str, JobState] = field(default_factory=dict)
     seconds: float = 0.0
+    history: History = field(default_factory=History)  # every operation, to trace a problem
 
     @property
     def holds(self) -> bool:
@@ -108,25 +125,34 @@ class _Thread:
             self.client.close()
 
 
+FaultPlayer = Callable[[History], None]
+"""Plays the faults on the run's clock (history.now) and returns when producing should stop."""
+
+
 def run_concurrent(services: Services, factory: JobQueueFactory, name: str, *,
                    options: Mapping[str, Any] | None = None, producers: int = 2,
-                   workers: int = 2, jobs: int = 40, pace: float = 0.05,
-                   schedule: Sequence[ToxicWindow] = SCHEDULE) -> ConcurrentResult:
-    """`producers` threads enqueue `jobs` fresh ids each, one every `pace` seconds (the
-    run lasts as long as the schedule), while `workers` threads take and finish them
-    (every fifth one failed), under `schedule`; then heal, recover, drain, judge. A
-    server that stopped answering is an InfrastructureError, never a verdict."""
+                   workers: int = 2, jobs: int | None = 40, pace: float = 0.05,
+                   schedule: Sequence[ToxicWindow] = SCHEDULE,
+                   play: FaultPlayer | None = None,
+                   history_file: Path | None = None) -> ConcurrentResult:
+    """`producers` threads enqueue `jobs` fresh ids each, one every `pace` seconds, while
+    `workers` threads take and finish them (every fifth one failed), under `schedule`; then
+    heal, recover, drain, judge. A nightly gives `play` instead (its own faults, on the run's
+    clock) and `jobs=None`: producers go on until `play` returns. A server that stopped
+    answering is an InfrastructureError, never a verdict."""
     options = options or {}
     services.control.reset()
     services.flush()
-    history = History()
     threads = [_Thread(services, factory, options, name) for _ in range(producers + workers)]
-    started = time.monotonic()
+    history = History.to_file(history_file, keep=True) if history_file else History()
+    stop_producing = threading.Event()
     producing = threading.Event()
     producing.set()
 
     def produce(index: int, thread: _Thread) -> None:
-        for n in range(jobs):
+        for n in itertools.count() if jobs is None else range(jobs):
+            if stop_producing.is_set():
+                return
             job_id = f"p{index}-{n}"
             thread.call(history, f"producer-{index}", JobOp.ENQUEUE, {"job_id": job_id},
                         lambda j=job_id: thread.target.enqueue(j))
@@ -154,7 +180,9 @@ def run_concurrent(services: Services, factory: JobQueueFactory, name: str, *,
     try:
         for runner in runners:
             runner.start()
-        _play(services, schedule, started)
+        (play or (lambda h: _play(services, schedule, h.now)))(history)
+        if jobs is None:
+            stop_producing.set()
         for runner in runners[:producers]:
             runner.join(60)
         producing.clear()
@@ -164,21 +192,32 @@ def run_concurrent(services: Services, factory: JobQueueFactory, name: str, *,
         final = _recover_and_drain(services, factory, options, name, history)
         services.check_alive()  # no verdict on a queue whose servers died under it
     finally:
+        stop_producing.set()  # an error or a signal: no thread goes on without the run
+        producing.clear()
+        for runner in runners:
+            runner.join(5)
         services.control.reset()
         for thread in threads:
             thread.close()
-    result = ConcurrentResult(name, judge_final(history, final, threads[0].target.promises),
-                              final=final, seconds=time.monotonic() - started)
+        history.close()
+    return ConcurrentResult(name, judge_final(history, final, threads[0].target.promises),
+                            outcome_counts(history), final, history.now(), history)
+
+
+def outcome_counts(history: History) -> dict[str, int]:
+    """{"enqueue ok": 57, "take unknown": 3, ...}: what the run's operations answered."""
+    counts: dict[str, int] = {}
     for op in history:
         key = f"{op.kind} {op.outcome}"
-        result.outcomes[key] = result.outcomes.get(key, 0) + 1
-    return result
+        counts[key] = counts.get(key, 0) + 1
+    return counts
 
 
-def _play(services: Services, schedule: Sequence[ToxicWindow], started: float) -> None:
+def _play(services: Services, schedule: Sequence[ToxicWindow],
+          clock: Callable[[], float]) -> None:
     """Each window's toxics on the proxy, on time, then removed."""
     for i, window in enumerate(sorted(schedule, key=lambda w: w.start)):
-        time.sleep(max(0.0, started + window.start - time.monotonic()))
+        time.sleep(max(0.0, window.start - clock()))
         toxics = toxics_for(window.kind, name=f"window-{i}")
         for toxic in toxics:
             services.control.add_toxic(services.proxy_name, toxic)

@@ -3,7 +3,7 @@
 import json
 
 from harness.cli import main
-from harness.commands import nightly
+from harness.commands.report_directory import report_directory
 from harness.nightly.artifacts import link_latest
 from harness.report.journal import JOURNAL_SCHEMA
 
@@ -22,10 +22,10 @@ def test_latest_points_at_the_newest_run(tmp_path):
 def test_by_default_a_run_gets_a_fresh_timestamped_directory_under_reports(tmp_path,
                                                                           monkeypatch):
     monkeypatch.chdir(tmp_path)
-    directory, is_default = nightly._out_dir(None)
+    directory, is_default = report_directory(None)
     assert is_default and directory.parent.name == "reports"
     directory.mkdir(parents=True)
-    again, _ = nightly._out_dir(None)
+    again, _ = report_directory(None)
     assert again != directory
 
 

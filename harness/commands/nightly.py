@@ -22,9 +22,11 @@ from harness.cli import (
     seconds_argument,
     services_config,
 )
+from harness.commands.job_queue_nightly import run_job_queue_nightly
+from harness.commands.machine import is_job_queue_target
+from harness.commands.report_directory import report_directory
 from harness.databases import parse_database
 from harness.errors import InfrastructureError, UsageError
-from harness.files import check_directory
 from harness.invariants import Violation
 from harness.nightly.artifacts import link_latest, write_artifacts
 from harness.nightly.progress import progress_for
@@ -33,20 +35,25 @@ from harness.replication import replicated_services
 from harness.servers.services import open_services
 from harness.target import load_factory
 
-DEFAULT_REPORTS = Path("reports")
-
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "nightly", help="long concurrent run under a fault schedule, with an HTML report",
         description="Producers and workers run against the target through Toxiproxy while a "
                     "nemesis opens fault windows drawn from the seed; then the network heals, "
-                    "the queue drains, and the whole history and final state are judged.",
+                    "the queue drains, and the whole history and final state are judged. A "
+                    "job-queue target (rq, dramatiq, or module:factory of "
+                    "harness.job_queue_target) runs its library's producers and workers, then "
+                    "its recovery, a drain and the judging of the final keys: --budget, "
+                    "--seed, --out, --option, --producers, --workers, --no-nemesis, --quiet.",
         epilog="exit codes: 0 holds, 1 violation, 3 infrastructure, 130 interrupted "
                "(143 on SIGTERM)")
     parser.add_argument("--budget", required=True, type=seconds_argument,
                         help="how long the workload runs: 60s, 5m, 1h30m ...")
     add_target_flag(parser)
+    parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                        help="an option of a job-queue adapter (e.g. queues=2 for rq); "
+                             "repeatable")
     parser.add_argument("--seed", type=int, default=None,
                         help="seed of the night: the fault schedule, the workload and the state "
                              "machine's programs (default: drawn and printed)")
@@ -80,25 +87,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     return parser
 
 
-def _out_dir(requested: Path | None) -> tuple[Path, bool]:
-    """(directory, whether it is a default one that `latest` should point at); a directory
-    that cannot be made is refused now, before anything is written."""
-    if requested is not None:
-        check_directory(requested, "--out")
-        if requested.is_dir() and any(requested.iterdir()):
-            raise UsageError(f"--out {requested} exists and is not empty: give a new directory")
-        return requested, False
-    check_directory(DEFAULT_REPORTS, "the reports directory")
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    directory = DEFAULT_REPORTS / stamp
-    suffix = 1
-    while directory.exists():
-        suffix += 1
-        directory = DEFAULT_REPORTS / f"{stamp}-{suffix}"
-    return directory, True
-
-
 def run(args: argparse.Namespace) -> int:
+    if is_job_queue_target(args.target):
+        return run_job_queue_nightly(args)
+    if args.option:
+        raise UsageError(f"--option is for a job-queue target (rq, dramatiq), not "
+                         f"{args.target!r}")
     load_factory(args.target)  # a target that does not import fails before any server starts
     if args.database is not None:
         parse_database(args.database)  # a bad URL fails before anything starts
@@ -110,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
                              machine=args.machine,
                              database=args.database, op_timeout=args.op_timeout,
                              redis_server=args.redis_server)
-    out, is_default = _out_dir(args.out)
+    out, is_default = report_directory(args.out)
     progress = progress_for(options.budget, sys.stderr, quiet=args.quiet)
     progress.message(f"nightly: target {options.target}, seed {seed}, budget "
                      f"{options.budget:g} s -> {out}")

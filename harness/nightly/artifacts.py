@@ -14,6 +14,7 @@ from typing import Any
 
 from harness import __version__
 from harness.invariants import INVARIANTS, Violation
+from harness.nightly.nemesis import AppliedWindow
 from harness.nightly.run import HISTORY_FILE, HYPOTHESIS_DB, TIMESERIES_FILE, NightlyResult
 from harness.overlap import overlapping
 from harness.report import journal as journal_module
@@ -26,6 +27,8 @@ JUNIT_FILE = "junit.xml"
 METRICS_FILE = "metrics.prom"
 HTML_FILE = "report.html"
 SUITE = "queue-chaos nightly"
+NO_VERDICT = ("No verdict on the queue: Redis or Toxiproxy failed during the run. "
+              "Nothing in this report says the queue lost anything.")
 
 
 def target_version(spec: str) -> str:
@@ -53,8 +56,7 @@ def _headline(result: NightlyResult, counts: Counter[str], ops: int) -> str:
     windows = len(result.applied)
     plural = "" if windows == 1 else "s"
     if result.status == "infrastructure":
-        return ("No verdict on the queue: Redis or Toxiproxy failed during the run. "
-                "Nothing in this report says the queue lost anything.")
+        return NO_VERDICT
     found = ", ".join(f"{name} ({n})" for name, n in counts.most_common())
     if result.status == "interrupted":
         done = f"Interrupted after {result.workload_seconds:.0f} s of {result.options.budget:g} s"
@@ -198,21 +200,22 @@ def _operations(result: NightlyResult) -> dict[str, Any]:
 
 
 def _faults(result: NightlyResult) -> dict[str, Any]:
+    return fault_windows(result.applied, len(result.schedule.windows) if result.schedule else 0,
+                         result.options.nemesis) | {"failovers": _failovers(result)}
+
+
+def fault_windows(applied_windows: list[AppliedWindow], planned: int,
+                  nemesis: bool) -> dict[str, Any]:
+    """The journal's `faults`: the windows as applied, and windows and seconds per kind."""
     by_kind: dict[str, dict[str, float]] = {}
-    applied = [w.to_json() for w in result.applied]
+    applied = [w.to_json() for w in applied_windows]
     for window in applied:
         for kind in window["kinds"]:
             entry = by_kind.setdefault(kind, {"windows": 0, "seconds": 0.0})
             entry["windows"] += 1
             entry["seconds"] = round(
                 entry["seconds"] + window["applied_end"] - window["applied_start"], 3)
-    return {
-        "nemesis": result.options.nemesis,
-        "planned": len(result.schedule.windows) if result.schedule else 0,
-        "applied": applied,
-        "failovers": _failovers(result),
-        "by_kind": by_kind,
-    }
+    return {"nemesis": nemesis, "planned": planned, "applied": applied, "by_kind": by_kind}
 
 
 def journal_of(result: NightlyResult) -> dict[str, Any]:

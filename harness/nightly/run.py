@@ -50,6 +50,13 @@ HISTORY_FILE = "history.jsonl"
 TIMESERIES_FILE = "timeseries.jsonl"
 HYPOTHESIS_DB = "hypothesis-db"
 EXIT_INTERRUPTED = 130  # the shell's code for SIGINT, as the CLI uses for Ctrl-C
+
+
+def interrupter(exit_code: int) -> str:
+    """What stopped a run that ended with `exit_code`: "Ctrl-C", or the signal's name."""
+    return "Ctrl-C" if exit_code == EXIT_INTERRUPTED else signal.Signals(exit_code - 128).name
+
+
 ALIVE_EVERY = 1.0  # seconds between server liveness checks during the workload
 JOIN_TIMEOUT = 15.0  # a thread finishes its current call (bounded by socket timeouts) first
 
@@ -157,8 +164,7 @@ class NightlyResult:
 
     @property
     def interrupted_by(self) -> str:
-        return "Ctrl-C" if self.interrupt_code == EXIT_INTERRUPTED else \
-            signal.Signals(self.interrupt_code - 128).name
+        return interrupter(self.interrupt_code)
 
     @property
     def status(self) -> str:

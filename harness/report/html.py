@@ -15,9 +15,12 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from harness.history import read_jsonl
-from harness.report import plots
+from harness.report import job_queue_journal, plots
 
 TEMPLATE = "report.html.j2"
+# A job-queue library's night has its own page (its promises, its final states), made of the
+# same parts (harness/templates/_*.html.j2).
+TEMPLATES = {job_queue_journal.KIND: "job_queue_report.html.j2"}
 FILE_NAME = "report.html"
 VERDICT_COLOURS = {
     "holds": "#1b7f3b", "violated": "#b00020", "infrastructure": "#8a6d00",
@@ -111,7 +114,7 @@ def render_html(
     compare: Mapping[str, Any] | None = None,
     compare_name: str = "",
 ) -> str:
-    template = _environment().get_template(TEMPLATE)
+    template = _environment().get_template(TEMPLATES.get(journal["kind"], TEMPLATE))
     return template.render(
         j=journal,
         colour=VERDICT_COLOURS.get(journal["verdict"]["status"], "#333333"),

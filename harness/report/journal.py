@@ -99,13 +99,47 @@ _RUN_FIELDS = (  # failover was added later: not required
     "finished_at", "workload_seconds", "drain_seconds", "total_seconds", "phase_seconds",
     "interrupted", "replay_command")
 
+
+
+def head_properties(kind: str) -> dict[str, Any]:
+    """What every journal of this version starts with; `kind` says which run wrote it."""
+    return {"schema_version": {"const": SCHEMA_VERSION}, "kind": {"const": kind},
+            "tool": _object({"name": _STR, "version": _STR})}
+
+
+# The parts a job-queue night's journal (harness.report.job_queue_journal) has too.
+VERDICT_SCHEMA = _object({
+    "status": {"enum": list(VERDICTS)}, "exit_code": {"type": "integer"},
+    "headline": _STR, "reason": {"type": ["string", "null"]},
+})
+INVARIANTS_SCHEMA = {"type": "array", "items": _object({
+    "name": _STR, "severity": _STR, "promise": _STR,
+    "status": {"enum": ["holds", "violated", "not_judged"]},
+    "violations": _INT, "sources": {"type": "array", "items": _STR}, "note": _STR,
+})}
+OPERATIONS_SCHEMA = _object({
+    "total": _INT, "crashed": _INT, "ops_per_second": _NUM,
+    "latency_ms": _object({"p50": _NUM, "p95": _NUM, "p99": _NUM}),
+    "by_kind": {"type": "object", "additionalProperties": {
+        "type": "object", "additionalProperties": _INT}},
+}, ["total", "crashed", "ops_per_second", "latency_ms", "by_kind"])
+WINDOW_SCHEMA = _object({
+    "index": _INT, "kinds": {"type": "array", "items": _STR},
+    "toxics": {"type": "array"}, "start": _NUM, "end": _NUM,
+    "applied_start": _NUM, "applied_end": _NUM,
+})
+FAULTS_SCHEMA = _object({
+    "nemesis": _BOOL, "planned": _INT,
+    "applied": {"type": "array", "items": WINDOW_SCHEMA},
+    "by_kind": {"type": "object", "additionalProperties": _object(
+        {"windows": _INT, "seconds": _NUM})},
+})
+
 JOURNAL_SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "title": "queue-chaos nightly journal",
     **_object({
-        "schema_version": {"const": SCHEMA_VERSION},
-        "kind": {"const": KIND},
-        "tool": _object({"name": _STR, "version": _STR}),
+        **head_properties(KIND),
         "run": _object({
             "target": _STR, "target_factory": _STR, "seed": {"type": "integer"},
             "budget_seconds": _NUM, "producers": _INT, "workers": _INT, "nemesis": _BOOL,
@@ -122,15 +156,8 @@ JOURNAL_SCHEMA: dict[str, Any] = {
                              ("redis", "redis_server", "toxiproxy", "python", "queue_chaos",
                               "target")},  # redis_server was added later: not required
                             ["redis", "toxiproxy", "python", "queue_chaos", "target"]),
-        "verdict": _object({
-            "status": {"enum": list(VERDICTS)}, "exit_code": {"type": "integer"},
-            "headline": _STR, "reason": {"type": ["string", "null"]},
-        }),
-        "invariants": {"type": "array", "items": _object({
-            "name": _STR, "severity": _STR, "promise": _STR,
-            "status": {"enum": ["holds", "violated", "not_judged"]},
-            "violations": _INT, "sources": {"type": "array", "items": _STR}, "note": _STR,
-        })},
+        "verdict": VERDICT_SCHEMA,
+        "invariants": INVARIANTS_SCHEMA,
         "violations": {"type": "array", "maxItems": MAX_DETAILED, "items": _object({
             "id": _INT, "invariant": _STR, "severity": _STR, "message": _STR,
             "evidence": {"type": "object"}, "operations": {"type": "array", "items": _INT},
@@ -144,25 +171,18 @@ JOURNAL_SCHEMA: dict[str, Any] = {
         "summary": {"type": "object", "additionalProperties": {"type": "integer"}},
         "summary_ids": {"type": "object", "additionalProperties": {"type": "array"}},
         "operations": _object({
-            "total": _INT, "crashed": _INT, "ops_per_second": _NUM,
-            "latency_ms": _object({"p50": _NUM, "p95": _NUM, "p99": _NUM}),
-            "by_kind": {"type": "object", "additionalProperties": {
-                "type": "object", "additionalProperties": _INT}},
+            **OPERATIONS_SCHEMA["properties"],
             "harness_overhead_us_per_op": _NUM, "worker_deaths": _INT,
         }),
         "faults": _object({
-            "nemesis": _BOOL, "planned": _INT,
+            **FAULTS_SCHEMA["properties"],
             "applied": {"type": "array", "items": _object({
-                "index": _INT, "kinds": {"type": "array", "items": _STR},
-                "toxics": {"type": "array"}, "start": _NUM, "end": _NUM,
-                "applied_start": _NUM, "applied_end": _NUM,
+                **WINDOW_SCHEMA["properties"],
                 "link": _object({"cut": _BOOL, "lag_ms": _INT}),
                 "failover": _FAILOVER,
-            }, ["index", "kinds", "toxics", "start", "end", "applied_start", "applied_end"])},
+            }, WINDOW_SCHEMA["required"])},
             "failovers": {"type": "array", "items": _FAILOVER},
-            "by_kind": {"type": "object", "additionalProperties": _object(
-                {"windows": _INT, "seconds": _NUM})},
-        }, ["nemesis", "planned", "applied", "by_kind"]),
+        }, FAULTS_SCHEMA["required"]),
         "drain": {"type": "object"},
         "stateful_machine": _object({
             "status": {"enum": ["passed", "failed", "not_run", "error"]}, "detail": _STR,
