@@ -29,6 +29,7 @@ from harness.op_deadline import DEFAULT_OP_TIMEOUT, HUNG, OpDeadline, OperationH
 from harness.redis_client import ClientPolicy
 from harness.registries import RegistryFamily
 from harness.scheduler import CLIENT_NAMES, Interleaving, Scheduler, StepHung
+from harness.servers.processes import raise_if_interrupted
 from harness.servers.services import Services
 from harness.settle import HARNESS_CLIENT_NAME, foreign_clients, settle
 from harness.snapshot import Snapshot, take_snapshot
@@ -200,6 +201,7 @@ class Driver:
         """One call on each of several clients at once, their round trips let through in
         the order `schedule` says (harness.scheduler); then judged as one step: some order
         of the calls that real time allows must explain every answer and the state after."""
+        raise_if_interrupted()
         ops = [self.history.invoke(f"{self.process}-{self.clients[i].name}", call.kind,
                                    call.args) for i, call, _ in steps]
         scheduler = Scheduler([self._position(steps, c) for c in schedule],

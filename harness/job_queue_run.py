@@ -26,6 +26,7 @@ from harness.invariants import Severity
 from harness.job_queue_target import JobQueueFactory, JobQueueTarget, check_job_queue
 from harness.op_deadline import DEFAULT_OP_TIMEOUT, HUNG, OpDeadline, OperationHung
 from harness.redis_client import ClientPolicy
+from harness.servers.processes import raise_if_interrupted
 from harness.servers.services import Services
 from harness.spec.engine import Candidates, Problem
 from harness.spec.job_queue import (
@@ -149,6 +150,7 @@ class JobQueueRun:
 
     def step(self, step: JobStep, faults: Sequence[Fault] = ()) -> list[Problem]:
         """Run one step with `faults`, record it, observe, judge; the problems it shows."""
+        raise_if_interrupted()
         args, call = self._call(step)
         self.trips = []
         if call is None:

@@ -13,11 +13,13 @@ import functools
 import os
 import signal
 import subprocess
+import sys
 import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 from harness.errors import InfrastructureError
 
@@ -154,6 +156,28 @@ class Terminated(KeyboardInterrupt):
         return 128 + self.signum
 
 
+# Interrupts Python dropped: a signal handler's exception raised while a gc callback ran
+# (Hypothesis times garbage collection with one) is printed and discarded, and the run went
+# on as if no signal had come: a cancelled gate once finished with its verdict.
+_dropped: list[KeyboardInterrupt] = []
+
+
+def _keep_dropped_interrupts(hook: Callable[[Any], None]) -> Callable[[Any], None]:
+    def unraisable(report: Any) -> None:
+        if isinstance(report.exc_value, KeyboardInterrupt):
+            _dropped.append(report.exc_value)
+            return
+        hook(report)
+    return unraisable
+
+
+def raise_if_interrupted() -> None:
+    """Raise again a Ctrl-C or Terminated that Python dropped (see _dropped): called
+    between operations, so a run stops at the next one instead of going on."""
+    if _dropped:
+        raise _dropped.pop()
+
+
 @contextlib.contextmanager
 def terminate_on_signals(exit_when_uncaught: bool = True) -> Iterator[None]:
     """Make SIGTERM and SIGHUP raise Terminated, so every `with` block unwinds and stops its
@@ -176,12 +200,16 @@ def terminate_on_signals(exit_when_uncaught: bool = True) -> Iterator[None]:
     for signum in (signal.SIGTERM, signal.SIGHUP):
         if signal.getsignal(signum) in (signal.SIG_DFL, None):
             previous[signum] = signal.signal(signum, _raise)
+    hook, sys.unraisablehook = sys.unraisablehook, _keep_dropped_interrupts(sys.unraisablehook)
     try:
         yield
+        raise_if_interrupted()  # one dropped after the last operation
     except Terminated as exc:
         if previous and exit_when_uncaught:
             raise SystemExit(exc.exit_code) from exc
         raise
     finally:
+        sys.unraisablehook = hook
+        _dropped.clear()
         for signum, handler in previous.items():
             signal.signal(signum, handler)
