@@ -15,6 +15,7 @@ failure found one night replays on another machine, through Hypothesis's own cla
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlparse
@@ -146,3 +147,32 @@ def with_local(local: Path, shared: DatabaseURL | None) -> ExampleDatabase:
     if shared is None:
         return folder
     return MultiplexedDatabase(folder, open_database(shared))
+
+
+class NamespacedDatabase(ExampleDatabase):
+    """One run's keys apart inside a shared example database (`namespace.key`).
+
+    The machine's runs per severity share one test function, so one database key: a run
+    that replays another's saved failure and finds it holds (its invariants are not the
+    ones that broke) deletes it, and a night's failure was gone by the morning.
+    """
+
+    def __init__(self, inner: ExampleDatabase, namespace: str) -> None:
+        super().__init__()
+        self.inner = inner
+        self.prefix = namespace.encode() + b"."
+
+    def __repr__(self) -> str:
+        return f"NamespacedDatabase({self.inner!r}, {self.prefix[:-1].decode()!r})"
+
+    def save(self, key: bytes, value: bytes) -> None:
+        self.inner.save(self.prefix + key, value)
+
+    def fetch(self, key: bytes) -> Iterable[bytes]:
+        return self.inner.fetch(self.prefix + key)
+
+    def delete(self, key: bytes, value: bytes) -> None:
+        self.inner.delete(self.prefix + key, value)
+
+    def move(self, src: bytes, dest: bytes, value: bytes) -> None:
+        self.inner.move(self.prefix + src, self.prefix + dest, value)

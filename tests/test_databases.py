@@ -17,6 +17,7 @@ from cli_runs import Run, compose_flags, run_cli
 from hypothesis.database import (
     DirectoryBasedExampleDatabase,
     GitHubArtifactDatabase,
+    InMemoryExampleDatabase,
     MultiplexedDatabase,
     ReadOnlyDatabase,
 )
@@ -25,6 +26,7 @@ from harness.databases import (
     GITHUB_ARTIFACT,
     REDIS_PREFIX,
     DatabaseURL,
+    NamespacedDatabase,
     open_database,
     parse_database,
     refuse_redis_under_test,
@@ -123,6 +125,23 @@ def test_nightly_with_a_bad_database_url_exits_2_and_writes_nothing(tmp_path):
     assert not (tmp_path / "night").exists()
 
 
+def test_a_run_under_its_own_keys_cannot_delete_what_another_run_saved():
+    shared = InMemoryExampleDatabase()
+    shared.save(b"machine", b"the night's failure")
+    high = NamespacedDatabase(shared, "HIGH")
+    assert list(high.fetch(b"machine")) == []
+    high.delete(b"machine", b"the night's failure")  # what a run that held would do
+    assert list(shared.fetch(b"machine")) == [b"the night's failure"]
+
+
+def test_a_run_under_its_own_keys_replays_what_it_saved():
+    high = NamespacedDatabase(InMemoryExampleDatabase(), "HIGH")
+    high.save(b"machine", b"a HIGH failure")
+    high.move(b"machine", b"machine.secondary", b"a HIGH failure")
+    assert list(high.fetch(b"machine.secondary")) == [b"a HIGH failure"]
+    assert list(high.inner.fetch(b"HIGH.machine.secondary")) == [b"a HIGH failure"]
+
+
 # --- a real Redis ------------------------------------------------------------------------------
 
 
@@ -192,7 +211,7 @@ def test_the_nightly_machine_saves_to_its_folder_and_the_shared_redis(qc_service
     with redis.Redis.from_url(database_redis) as client:
         client.flushall()
     result = run_stateful_machine("variant:MEDIUM-3", qc_services, tmp_path / "hypothesis-db",
-                                  seconds=1.0, shared=database_redis, seed=1)
+                                  seconds=60.0, shared=database_redis, seed=1)
     assert result["status"] == "failed"
     assert result["shared_database"] == database_redis
     assert result["replay"].endswith(f"--database {database_redis}")
