@@ -32,6 +32,7 @@ from harness.textable import render_table
 from harness.undeclared import LIMIT, undeclared_keys, warning
 
 NOT_SEARCHED = "not searched"
+UNSEARCHED_WHY = "held until the first blocking violation, then left out (the verdict was known)"
 DEFAULT_BLOCKING = frozenset({Severity.CRITICAL, Severity.HIGH})
 MACHINE_PREFIX = "STATEFUL"
 
@@ -134,8 +135,7 @@ def machine_rows(result: MachineResult | None, blocking: frozenset[Severity],
                    else NOT_CHECKED if name in not_judged
                    else NOT_SEARCHED if name in result.unsearched else "holds")
         note = (not_judged.get(name, "") if verdict != NOT_SEARCHED else
-                "held until the first blocking violation, then left out (the verdict was "
-                "known); --every-severity searches it")
+                f"{UNSEARCHED_WHY}; --every-severity searches it")
         rows.append(GateRow(
             id=f"{MACHINE_PREFIX}/{name}", title=f"state machine: {invariant.promise}",
             severity=str(invariant.severity), invariant=name,
@@ -240,9 +240,8 @@ def render_report(report: GateReport) -> str:
         parts.append(f"an operation hung: the gate stopped there ({len(not_run)} rows not run)")
     unsearched = [r.invariant for r in report.rows if r.result == NOT_SEARCHED]
     if unsearched:
-        parts.append(f"not searched: {', '.join(unsearched)}: held until the first blocking "
-                     "violation, then left out (the verdict was known); --every-severity "
-                     "searches each severity for its own counterexample")
+        parts.append(f"not searched: {', '.join(unsearched)}: {UNSEARCHED_WHY}; "
+                     "--every-severity searches each severity for its own counterexample")
     notes = sorted({f"{r.invariant}: {r.note}" for r in report.rows if r.result == NOT_CHECKED})
     parts += [f"not checked: {note}" for note in notes]
     if report.undeclared_keys:
