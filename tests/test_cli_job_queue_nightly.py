@@ -55,6 +55,15 @@ def test_a_night_exits_per_its_verdict_and_says_where_its_report_is(night):
     assert f"replay: queue-chaos nightly --seed {SEED} --target {library} --budget 3s" in run.out
 
 
+def test_report_renders_a_nights_page_again_from_its_journal(night):
+    _, _, journal = night
+    page = journal["out"] / "report.html"
+    page.unlink()
+    run = run_cli("report", str(journal["out"]))
+    assert run.code == ExitCode.HOLDS, run.out + run.err
+    assert "Promises" in page.read_text()
+
+
 def test_the_journal_names_the_library_its_promises_and_the_seed(night):
     library, _, journal = night
     jsonschema.validate({k: v for k, v in journal.items() if k != "out"},

@@ -1,7 +1,8 @@
 """`queue-chaos report DIR [--compare OTHER]`: render report.html again from a run's journal.
 
 Useful after a template change, or to put two runs side by side (e.g. last night and the
-night before). Exit 0 when the page was written, 2 when DIR holds no journal.
+night before; two nights of the same kind: dual-write, or a job-queue library's). Exit 0
+when the page was written, 2 when DIR holds no journal.
 """
 
 from __future__ import annotations
@@ -11,8 +12,11 @@ import json
 from pathlib import Path
 
 from harness.errors import ExitCode, UsageError
+from harness.report import job_queue_journal
 from harness.report.html import comparison, write_html
-from harness.report.journal import JOURNAL_SCHEMA, read_journal
+from harness.report.journal import JOURNAL_SCHEMA, KIND, read_journal
+
+NIGHTS = (KIND, job_queue_journal.KIND)  # a dual-write night's journal, a job-queue library's
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -35,8 +39,8 @@ def run(args: argparse.Namespace) -> ExitCode:
         return ExitCode.HOLDS
     if args.directory is None:
         raise UsageError("give a run directory (e.g. reports/latest), or --schema")
-    journal = read_journal(args.directory)
-    other = read_journal(args.compare) if args.compare else None
+    journal = read_journal(args.directory, NIGHTS)
+    other = read_journal(args.compare, (journal["kind"],)) if args.compare else None
     name = args.compare.resolve().name if args.compare else ""
     path = write_html(args.directory, journal, other, name)
     if other is not None:

@@ -208,8 +208,9 @@ def write_journal(directory: Path, journal: dict[str, Any]) -> Path:
     return path
 
 
-def read_journal(directory: Path) -> dict[str, Any]:
-    """The journal of a run directory; a UsageError when there is none or it is unknown."""
+def read_journal(directory: Path, kinds: tuple[str, ...] = (KIND,)) -> dict[str, Any]:
+    """The journal of a run directory, of one of `kinds`; a UsageError when there is none
+    or it is unknown."""
     path = directory / FILE_NAME
     try:
         journal = json.loads(path.read_text(encoding="utf-8"))
@@ -218,7 +219,7 @@ def read_journal(directory: Path) -> dict[str, Any]:
                          "run (e.g. reports/latest)") from None
     except json.JSONDecodeError as exc:
         raise UsageError(f"{path} is not valid JSON: {exc}") from None
-    if not isinstance(journal, dict) or journal.get("kind") != KIND:
+    if not isinstance(journal, dict) or journal.get("kind") not in kinds:
         raise UsageError(f"{path} is not a queue-chaos nightly journal")
     version = journal.get("schema_version")
     if version != SCHEMA_VERSION:
