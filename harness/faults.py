@@ -13,7 +13,7 @@ between the target and Redis; none is a Python exception raised in place of a ne
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -112,3 +112,13 @@ def toxics_for(kind: FaultKind, request_bytes: int = 0, name: str = "qc") -> lis
         attrs = {"latency": LATENCY_MS, "jitter": LATENCY_JITTER_MS}
         return [Toxic(name, "latency", "downstream", attributes=attrs)]
     raise ValueError(f"no toxic for {kind!r}")
+
+
+def faulted_step_of(scenario_id: str, steps: Sequence[Any]) -> int | None:
+    """The index of a scenario's one step that carries a fault (None: no step does). A
+    ValueError when several do: a scenario shows what one fault does."""
+    faulted = [i for i, step in enumerate(steps) if step.fault is not None]
+    if len(faulted) > 1:
+        raise ValueError(f"scenario {scenario_id}: at most one step may carry a fault")
+    return faulted[0] if faulted else None
+

@@ -44,6 +44,7 @@ from harness.job_queue_run import (
 )
 from harness.job_queue_target import JobQueueFactory
 from harness.machine import (
+    HUNG_REPORT,
     SHRINK_BUDGET,
     HarnessAbort,
     MachineResult,
@@ -272,8 +273,7 @@ def run_job_queue_machine(setup: JobQueueMachineSetup, settings: Settings,
             raise setup.harness_error from None
         if setup.hung:
             result.invariants_violated, result.hung = ["liveness"], True
-            result.report = ("an operation hung (no shrinking: each replay would wait "
-                             f"the limit again):\n{setup.hung}")
+            result.report = f"{HUNG_REPORT}:\n{setup.hung}"
         elif isinstance(exc, Flaky) and setup.first_failure:
             # The first failure was a real run the spec judged: it stands, even if a
             # replay of the same program went otherwise (timing under faults).

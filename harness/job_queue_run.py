@@ -19,7 +19,7 @@ from typing import Any
 import redis
 
 from harness.errors import InfrastructureError, UsageError
-from harness.faults import Fault, FaultKind
+from harness.faults import Fault, FaultKind, faulted_step_of
 from harness.history import History, Operation, Outcome, classify
 from harness.injector import FaultInjector, RoundTrip, injected_client
 from harness.invariants import Severity
@@ -85,12 +85,11 @@ class JobQueueScenario:
     def __post_init__(self) -> None:
         if self.breaks not in JOB_QUEUE_INVARIANTS:
             raise ValueError(f"scenario {self.id}: unknown invariant {self.breaks!r}")
-        if sum(step.fault is not None for step in self.steps) > 1:
-            raise ValueError(f"scenario {self.id}: at most one step may carry a fault")
+        faulted_step_of(self.id, self.steps)
 
     @property
     def faulted_step(self) -> int | None:
-        return next((i for i, s in enumerate(self.steps) if s.fault is not None), None)
+        return faulted_step_of(self.id, self.steps)
 
     @property
     def severity(self) -> Severity:

@@ -102,6 +102,7 @@ class HarnessAbort(BaseException):  # not an Exception: Hypothesis does not shri
         self.error = error
 
 
+HUNG_REPORT = "an operation hung (no shrinking: each replay would wait the limit again)"
 SHRINK_BUDGET = 10.0  # seconds of shrinking per run of the machine, unless told otherwise
 SHRINK_STOPPED = "WARNING: Hypothesis has spent more than five minutes working to shrink"
 
@@ -631,8 +632,7 @@ def run_machine(
             raise setup.harness_error from None
         if setup.hung is not None:
             result.invariants_violated, result.hung = ["liveness"], True
-            result.report = ("an operation hung (no shrinking: each replay would wait "
-                             f"the limit again); the example so far:\n{setup.hung.trace}")
+            result.report = f"{HUNG_REPORT}; the example so far:\n{setup.hung.trace}"
             _count(result, setup)
             return result
         names = _violated(exc)

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.driver import DRIVER_POLICY, Driver, Lease, Request, explain
-from harness.faults import Fault, FaultKind, kinds_for_database
+from harness.faults import Fault, FaultKind, faulted_step_of, kinds_for_database
 from harness.invariants import INVARIANTS, Severity, Violation
 from harness.op_deadline import DEFAULT_OP_TIMEOUT, OperationHung
 from harness.redis_client import ClientPolicy
@@ -208,12 +208,11 @@ class Scenario:
     def __post_init__(self) -> None:
         if self.breaks not in INVARIANTS:
             raise ValueError(f"scenario {self.id}: unknown invariant {self.breaks!r}")
-        if sum(step.fault is not None for step in self.steps) > 1:
-            raise ValueError(f"scenario {self.id}: at most one step may carry a fault")
+        faulted_step_of(self.id, self.steps)
 
     @property
     def faulted_step(self) -> int | None:
-        return next((i for i, s in enumerate(self.steps) if s.fault is not None), None)
+        return faulted_step_of(self.id, self.steps)
 
     @property
     def is_static(self) -> bool:
