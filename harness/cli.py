@@ -74,6 +74,14 @@ def add_op_timeout_flag(parser: argparse.ArgumentParser) -> None:
                              f"a liveness violation (default {DEFAULT_OP_TIMEOUT:g}s)")
 
 
+def add_sweep_flag(parser: argparse.ArgumentParser) -> None:
+    """The fault sweep before the random search (harness.fault_sweep): on unless told."""
+    parser.add_argument("--no-sweep", action="store_true",
+                        help="leave out the fault sweep (every operation from each state a job "
+                             "can be in, one fault on each round trip it writes on, of each "
+                             "kind) that runs before the random search")
+
+
 def add_clients_flag(parser: argparse.ArgumentParser) -> None:
     """How many logical clients the state machine runs: 2-3 overlap operations (races)."""
     parser.add_argument("--clients", type=client_count, default=DEFAULT_CLIENTS,

@@ -5,9 +5,15 @@ round trips each kind of operation made and which of them wrote, and draws the n
 fault's place from those: two times in three on a round trip that wrote (a write is where
 an unknown outcome hurts; the writes after the first, where a non-atomic operation stops
 half done, get twice the weight), else anywhere the operation went, plus sometimes a second
-fault one or two round trips later (the cleanup path, which only a failure reaches). An
-operation kind not seen yet in the example gets round trips 1 to 4; one that never wrote
-gets "anywhere" for every class of place.
+fault one or two round trips later (the cleanup path, which only a failure reaches).
+
+Only an operation that answered ok shows how far the kind goes: one that a fault cut short
+or that failed early (JobNotFound after its first read) made fewer round trips than the
+kind does. Learning the count from those kept faults on the first round trip for the rest
+of the example (measured on the HIGH-2 variant: most of the update_status faults that
+fired hit its read, and it made the writes fault-free). Until a kind has answered ok, its
+places are round trips 1 to 4 (or further, if it went further); the writes it was seen
+to make count from any run. A kind that never wrote gets "anywhere" for every class.
 
 Swarm testing (Groce et al.): each example enables a subset of the fault kinds, drawn
 first; a narrow example goes deeper into what it enables than an everything-at-once one.
@@ -43,15 +49,25 @@ def writes(trip: RoundTrip) -> bool:
 
 @dataclass
 class RoundTripsSeen:
-    """Per operation kind in one example: the most round trips made, and which wrote."""
+    """Per operation kind in one example: the most round trips of a run that answered ok,
+    the most of any run, and which round trips wrote."""
 
     counts: dict[str, int] = field(default_factory=dict)
+    reached: dict[str, int] = field(default_factory=dict)
     writing: dict[str, set[int]] = field(default_factory=dict)
 
-    def record(self, kind: str, trips: Iterable[RoundTrip]) -> None:
+    def record(self, kind: str, trips: Iterable[RoundTrip], answered: bool) -> None:
+        """`answered`: the operation ran to its answer (ok), so its round trips are the
+        kind's whole path; else they are only how far this run got."""
         trips = list(trips)
-        self.counts[kind] = max(self.counts.get(kind, 0), len(trips))
+        if answered:
+            self.counts[kind] = max(self.counts.get(kind, 0), len(trips))
+        self.reached[kind] = max(self.reached.get(kind, 0), len(trips))
         self.writing.setdefault(kind, set()).update(t.number for t in trips if writes(t))
+
+    def round_trips(self, kind: str) -> int:
+        """How many round trips to place this kind's faults over."""
+        return self.counts.get(kind) or max(UNSEEN_ROUND_TRIPS, self.reached.get(kind, 0))
 
 
 PLACES = 16  # a drawn place is one of 16, then mapped onto the round trips seen
@@ -71,7 +87,7 @@ def fault_plans(kinds: Sequence[FaultKind], seen: RoundTripsSeen, operation: str
     """
     if not kinds:
         return st.just(())
-    count = seen.counts.get(operation) or UNSEEN_ROUND_TRIPS
+    count = seen.round_trips(operation)
     writing = sorted(seen.writing.get(operation, ()))
     return weighted((1, st.just(())),
                     (2, _faults_placed(tuple(kinds), count, tuple(writing), cleanup)))

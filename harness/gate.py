@@ -59,6 +59,8 @@ class GateReport:
     machine_report: str = ""
     versions: dict[str, str] = field(default_factory=dict)
     undeclared_keys: list[str] = field(default_factory=list)  # see harness.undeclared
+    # What the machine ran: fault-sweep programs, random examples, steps (none: no machine)
+    searched: dict[str, int] = field(default_factory=dict)
 
     @property
     def blocked(self) -> list[GateRow]:
@@ -86,6 +88,7 @@ class GateReport:
             "versions": self.versions,
             "not_checked": [row.id for row in self.rows if row.result == NOT_CHECKED],
             "not_searched": [row.id for row in self.rows if row.result == NOT_SEARCHED],
+            "searched": self.searched,
             "undeclared_keys": {"count": len(self.undeclared_keys),
                                 "keys": self.undeclared_keys[:LIMIT]},
         }
@@ -168,8 +171,10 @@ def run_gate(
     op_timeout: float = DEFAULT_OP_TIMEOUT,
     clients: int = DEFAULT_CLIENTS,
     every_severity: bool = False,
+    sweep: bool = True,
 ) -> GateReport:
-    """Run every scenario, then the machine (unless `machine_settings` is None).
+    """Run every scenario, then the machine (unless `machine_settings` is None): the fault
+    sweep first (harness.fault_sweep; `sweep=False` leaves it out), then random search.
 
     The machine stops searching once a blocking invariant broke (the verdict is known; a
     failing gate pays for one run, not one per severity), unless `every_severity`.
@@ -190,7 +195,7 @@ def run_gate(
         rows.append(scenario_row(scenario, result, blocking))
         undeclared.update(result.undeclared_keys)
         hung = result.hung
-    machine_report = ""
+    machine_report, searched = "", {}
     if machine_settings is not None and hung:
         rows.extend(machine_rows(None, blocking))
     elif machine_settings is not None:
@@ -199,7 +204,7 @@ def run_gate(
         started = time.monotonic()
         setup = MachineSetup(services, target, shrink_budget=shrink_budget,
                              on_first_failure=on_first_failure, op_timeout=op_timeout,
-                             clients=clients)
+                             clients=clients, sweep=sweep)
         result = run_by_severity(setup, machine_settings,
                                  stop_at=frozenset() if every_severity else blocking)
         elapsed = round(time.monotonic() - started, 3)
@@ -207,13 +212,15 @@ def run_gate(
             row.seconds = elapsed
             rows.append(row)
         machine_report = result.report
+        searched = {"sweep_programs": result.swept, "examples": result.examples,
+                    "steps": result.steps}
         if result.shrinking:
             machine_report = f"shrinking: {result.shrinking}\n{machine_report}"
         if services.may_flush:  # what the last example left: a target's usual keys are there
             with contextlib.closing(services.direct_client()) as client:
                 undeclared.update(undeclared_keys(client, schema))
     return GateReport(str(target), rows, sorted(str(s) for s in blocking), machine_report,
-                      services.versions(), sorted(undeclared))
+                      services.versions(), sorted(undeclared), searched)
 
 
 def _result_text(row: GateRow) -> str:
@@ -223,6 +230,17 @@ def _result_text(row: GateRow) -> str:
         return row.result.upper()
     only = "" if row.invariant in row.violated else "only "
     return f"{row.result.upper()} ({only}{', '.join(others)})"
+
+
+def searched_line(searched: dict[str, int]) -> str:
+    """How far the state machine went: the sweep's programs, then the random examples."""
+    parts = [f"{searched['sweep_programs']:,} fault-sweep programs"] if searched.get(
+        "sweep_programs") else []
+    if searched.get("examples") or not parts:
+        parts.append(f"{searched.get('examples', 0):,} random examples")
+    else:
+        parts.append("no random search (its findings left nothing to search)")
+    return f"state machine: {', then '.join(parts)} ({searched.get('steps', 0):,} steps in all)"
 
 
 def render_report(report: GateReport) -> str:
@@ -235,6 +253,8 @@ def render_report(report: GateReport) -> str:
     parts += [f"{row.trace}\n" for row in report.blocked if row.trace]
     if report.machine_report and report.blocked:
         parts += ["state machine (minimal failing programs):", report.machine_report, ""]
+    if report.searched:
+        parts.append(searched_line(report.searched))
     not_run = [r.id for r in report.rows if r.result == "not run"]
     if not_run:
         parts.append(f"an operation hung: the gate stopped there ({len(not_run)} rows not run)")

@@ -35,6 +35,7 @@ from harness.errors import QueueChaosError
 from harness.fault_planning import RoundTripsSeen, fault_plans
 from harness.faults import Fault, FaultKind, kinds_for_database
 from harness.generation import weighted
+from harness.history import Outcome
 from harness.job_queue_run import (
     JOB_QUEUE_FAULT_KINDS,
     LAST_TAKEN,
@@ -171,7 +172,8 @@ class JobQueueMachineBase(RuleBasedStateMachine):
             if problems:  # no verdict on a queue whose servers died under it
                 self.setup.services.check_alive()
         if len(self.queue_run.history) > before:
-            self.seen.record(str(step.kind), self.queue_run.trips)
+            self.seen.record(str(step.kind), self.queue_run.trips,
+                             answered=self.queue_run.history.ops[-1].outcome is Outcome.OK)
         if self.queue_run.hung:
             self.setup.hung = self.explain(problems)
             raise ExampleHung(self.setup.hung)

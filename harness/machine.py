@@ -53,6 +53,7 @@ from harness.driver import (
 )
 from harness.errors import QueueChaosError
 from harness.fault_planning import RoundTripsSeen, fault_plans
+from harness.fault_sweep import sweep
 from harness.faults import Fault, FaultKind, kinds_for_database
 from harness.generation import (
     WORKSPACES,
@@ -68,7 +69,7 @@ from harness.generation import (
     weighted,
     workspace_ids,
 )
-from harness.history import OpKind
+from harness.history import OpKind, Outcome
 from harness.inputs import Validity, classify_payload
 from harness.invariants import INVARIANTS, STATIC_INVARIANTS, Severity
 from harness.op_deadline import DEFAULT_OP_TIMEOUT, OperationHung
@@ -127,6 +128,8 @@ class MachineSetup:
     # that overlap operations under a drawn schedule join the sequential ones; 1: none.
     clients: int = DEFAULT_CLIENTS
     hung: OperationHung | None = None  # set when an operation hung: the run's verdict
+    # run_by_severity runs the fault sweep (harness.fault_sweep) before any random search
+    sweep: bool = False
     first_failure: str = ""  # the first example an invariant failed, explained
     first_failed: str = ""  # the invariant it broke
     last_example: str = ""  # the history of the example that ended last
@@ -268,7 +271,8 @@ class MachineBase(RuleBasedStateMachine):
         if len(self.driver.history) > before:
             last = self.driver.history.ops[-1] if self.driver.history.ops else None
             if last is not None:
-                self.seen.record(str(last.kind), self.driver.last_round_trips)
+                self.seen.record(str(last.kind), self.driver.last_round_trips,
+                                 answered=last.outcome is Outcome.OK)
         return result
 
     def overlap(self, steps: list[tuple[int, Call, tuple[Fault, ...]]],
@@ -279,7 +283,7 @@ class MachineBase(RuleBasedStateMachine):
         with _aborting(self.setup):
             done = self.driver.run_overlapping(steps, schedule)
         for op, trips in zip(done.ops, done.trips, strict=True):
-            self.seen.record(str(op.kind), trips)
+            self.seen.record(str(op.kind), trips, answered=op.outcome is Outcome.OK)
         return done
 
     def faults(self, data: st.DataObject, operation: OpKind) -> tuple[Fault, ...]:
@@ -551,6 +555,7 @@ class MachineResult:
     overlapping: int = 0  # of those, steps that ran operations at once (harness.scheduler)
     hung: bool = False  # an operation hung: the run stopped there, unshrunk
     unsearched: list[str] = field(default_factory=list)  # left out once the verdict was known
+    swept: int = 0  # programs of the fault sweep run before the random search
 
     @property
     def holds(self) -> bool:
@@ -563,6 +568,7 @@ class MachineResult:
         if other.shrinking and self.shrinking in ("", "finished"):
             self.shrinking = other.shrinking  # a pass stopped at its budget: say so
         self.examples += other.examples
+        self.swept += other.swept
         self.steps += other.steps
         self.overlapping += other.overlapping
 
@@ -756,11 +762,17 @@ def run_by_severity(setup: MachineSetup, settings: Settings, seed: int | None = 
     each: they are left out, and every invariant that did not break is `unsearched` (it
     was judged only until the verdict was known).
     """
-    first = run_machine(setup, settings, seed)
+    swept = run_sweep(setup, stop_at) if setup.sweep else None
+    if swept is not None and not swept.holds:
+        first = swept  # the sweep's first programs stand for the first run's examples
+    else:
+        first = run_machine(setup, settings, seed)
+        if swept is not None:
+            first.swept, first.steps = swept.swept, first.steps + swept.steps
     if first.holds or first.hung or first.flaky:  # a hang would stop every pass at the
         return first  # same place; a target that does not replay would mislead them
     total = MachineResult(setup.target, "by severity", examples=first.examples,
-                          steps=first.steps, overlapping=first.overlapping)
+                          steps=first.steps, overlapping=first.overlapping, swept=first.swept)
     first_found = {INVARIANTS[name].severity for name in first.invariants_violated}
     found = set(first_found)
     reports = []
@@ -790,6 +802,20 @@ def run_by_severity(setup: MachineSetup, settings: Settings, seed: int | None = 
                    f"{', '.join(first.invariants_violated)}) ---\n{first.report}")
     total.report = "\n".join(reports)
     return total
+
+
+def run_sweep(setup: MachineSetup, stop_at: frozenset[Severity]) -> MachineResult:
+    """The fault sweep on this setup's target, as one run's result: per severity its first
+    failing program (short by construction: nothing to shrink)."""
+    outcome = sweep(lambda: Driver(setup.services, setup.target, setup.policy, "sweep",
+                                   setup.op_timeout),
+                    kinds_for_database(setup.fault_kinds, setup.services.database),
+                    setup.judged, stop_at, setup.on_first_failure)
+    report = outcome.report()
+    if outcome.hung:
+        report = f"{HUNG_REPORT}; the program so far:\n{report}"
+    return MachineResult(setup.target, "fault sweep", outcome.violated, report,
+                         steps=outcome.steps, hung=outcome.hung, swept=outcome.programs)
 
 
 def exception_texts(exc: BaseException) -> list[str]:

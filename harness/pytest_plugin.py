@@ -311,9 +311,9 @@ class QueueChaosWarning(UserWarning):
 def qc_gate(request: pytest.FixtureRequest,
             qc_services: Services) -> Callable[..., GateReport]:
     """`qc_gate(target=None, *, block_on="CRITICAL,HIGH", max_examples=None, steps=None,
-    machine=True, shrink_budget=10, every_severity=False)`: what `queue-chaos gate --target T`
-    concludes, from a test (`shrink_budget` and `every_severity` as the command's
-    `--shrink-budget` and `--every-severity`).
+    machine=True, shrink_budget=10, every_severity=False, sweep=True)`: what `queue-chaos
+    gate --target T` concludes, from a test (`shrink_budget`, `every_severity` and `sweep`
+    as the command's `--shrink-budget`, `--every-severity` and `--no-sweep`).
 
     Every scenario, then the state machine under the gate profile (scaled by the arguments,
     else --qc-examples), judged with the same blocking severities. A blocking finding fails
@@ -325,13 +325,14 @@ def qc_gate(request: pytest.FixtureRequest,
              block_on: str | Iterable[Severity] = DEFAULT_BLOCKING,
              max_examples: int | None = None, steps: int | None = None,
              machine: bool = True, shrink_budget: float | None = SHRINK_BUDGET,
-             every_severity: bool = False) -> GateReport:
+             every_severity: bool = False, sweep: bool = True) -> GateReport:
         spec = as_target(target if target is not None else default_target(request))
         blocking = parse_blocking(block_on) if isinstance(block_on, str) else frozenset(block_on)
         settings = machine_settings(request.config, "gate", max_examples, steps) if machine \
             else None
         report = run_gate(qc_services, spec, CATALOGUE, settings, blocking=blocking,
-                          shrink_budget=shrink_budget, every_severity=every_severity)
+                          shrink_budget=shrink_budget, every_severity=every_severity,
+                          sweep=sweep)
         if report.undeclared_keys:
             warnings.warn(warning(report.undeclared_keys), QueueChaosWarning, stacklevel=2)
         if not report.passed:

@@ -9,6 +9,7 @@ from harness.cli import (
     add_clients_flag,
     add_op_timeout_flag,
     add_services_flags,
+    add_sweep_flag,
     add_target_flag,
     at_least_one,
     services_config,
@@ -56,6 +57,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                         help="seconds of shrinking per pass of the state machine (default "
                              f"{SHRINK_BUDGET:g}); the first failing program is printed as "
                              "soon as it is found, the verdict does not depend on it")
+    add_sweep_flag(parser)
     add_op_timeout_flag(parser)
     add_clients_flag(parser)
     add_services_flags(parser)
@@ -104,7 +106,7 @@ def run(args: argparse.Namespace) -> ExitCode:
                           on_progress=update, shrink_budget=args.shrink_budget,
                           on_first_failure=print_first_failure(args.shrink_budget),
                           op_timeout=args.op_timeout, clients=args.clients,
-                          every_severity=args.every_severity)
+                          every_severity=args.every_severity, sweep=not args.no_sweep)
     if args.junit:  # the files first: a report that cannot be written leaves no verdict
         write_junit_report(report, args.junit)
     if args.json:

@@ -8,6 +8,8 @@ from collections.abc import Callable, Iterator
 
 from rich.console import Console
 
+from harness.fault_sweep import SWEEP_FINDING
+
 
 @contextlib.contextmanager
 def progress_line(what: str) -> Iterator[Callable[[str], None]]:
@@ -23,6 +25,10 @@ def progress_line(what: str) -> Iterator[Callable[[str], None]]:
 def print_first_failure(budget: float) -> Callable[[str], None]:
     """Say at once (on stderr) what the machine found, before it spends time shrinking."""
     def show(explanation: str) -> None:
+        if explanation.startswith(SWEEP_FINDING):  # short by construction: nothing to shrink
+            print(f"state machine: the fault sweep found a failing program:\n{explanation}\n",
+                  file=sys.stderr, flush=True)
+            return
         print(f"state machine: found a failing program; shrinking it (at most {budget:g} s "
               f"per pass). As found:\n{explanation}\n", file=sys.stderr, flush=True)
     return show
