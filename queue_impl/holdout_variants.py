@@ -8,7 +8,9 @@ tune the harness on them; load one by "queue_impl.holdout_variants:make_<name>" 
 
 H-6, H-7, H-8 and H-17 show only when a Redis call fails or its reply is lost; H-18 and H-19
 only when two calls overlap (written after the race variants RACE-1..3 and the overlapping
-steps, never tuned on); the others show on a healthy network (H-10 needs a job left in the
+steps, never tuned on); H-20..H-25 were written after the fault sweep
+(harness/fault_sweep.py), from the contract, before anything was run on them; the others
+show on a healthy network (H-10 needs a job left in the
 old schema only, H-12 more keys than one SCAN page covers).
 
 Round trips of each replaced method (the rest is the reference: one EVALSHA per write):
@@ -38,7 +40,15 @@ from typing import Any
 import redis
 from prometheus_client import CollectorRegistry
 
-from harness.target import MAX_PAYLOAD_BYTES, Job, JobStatus, KeyKind, decode_job
+from harness.target import (
+    MAX_PAYLOAD_BYTES,
+    Job,
+    JobNotFound,
+    JobStatus,
+    KeyKind,
+    decode_job,
+    encode_job,
+)
 from queue_impl import reference, validation
 from queue_impl.records import new_job, write_records
 from queue_impl.reference import ReferenceQueue, lua_prelude
@@ -462,6 +472,143 @@ class DequeueGivesUpWhenHeadMoved(ReferenceQueue):
                              args=[deadline, head])
 
 
+# --- written after the fault sweep (harness/fault_sweep.py), never tuned on -------------------
+
+
+class FailDropsTheJob(ReferenceQueue):
+    """H-20: fail deletes the job's records and its queue entries (a failed job "is not
+    worth keeping"), instead of marking it failed.
+
+    Breaks fail: "as complete does, with status failed"; a failed job stays readable.
+    """
+
+    def __init__(self, client: redis.Redis, registry: CollectorRegistry) -> None:
+        super().__init__(client, registry)
+        self._drop = self._script(lua_prelude(self.key_schema) + DROP_JOB)
+
+    def fail(self, workspace_id: str, job_id: str) -> None:
+        workspace_id = self._workspace(workspace_id)
+        validation.validate_job_id(job_id, self.key_schema)
+        keys = [self.key_schema.processing_key, self.key_schema.lease_key,
+                *self._record_keys(workspace_id, job_id)]
+        with self._counted("fail"):
+            if not self._drop(keys=keys, args=[workspace_id, job_id]):
+                raise JobNotFound(f"job {job_id} is not in workspace {workspace_id}")
+
+
+class BigPayloadNewSchemaOnly(ReferenceQueue):
+    """H-21: enqueue writes a payload over 8 KiB to the new schema only (the legacy reader's
+    row limit, a team's workaround): a big job has no old record.
+
+    Breaks enqueue: the job is written "to both schemas" whatever its payload's size (up to
+    MAX_PAYLOAD_BYTES).
+    """
+
+    LEGACY_LIMIT = 8 * 1024
+
+    def _enqueue_job(self, job: Job) -> str:
+        if len(json.dumps(job.payload)) <= self.LEGACY_LIMIT:
+            return super()._enqueue_job(job)
+        schema = self.key_schema
+        keys = [self._idempotency_key(job.workspace_id, job.client_request_id),
+                schema.new_job_key(job.workspace_id, job.job_id), schema.queue_key]
+        fields = [item for pair in encode_job(job).items() for item in pair]
+        return self._enqueue_new_only(keys=keys, args=[job.job_id, *fields])
+
+    def __init__(self, client: redis.Redis, registry: CollectorRegistry) -> None:
+        super().__init__(client, registry)
+        self._enqueue_new_only = self._script(ENQUEUE_NEW_ONLY)
+
+
+class RequeueOnePerCall(ReferenceQueue):
+    """H-22: requeue_expired puts back at most one ended lease per call (LIMIT 0 1, "to keep
+    the script short"): with two dead workers, one job stays leased after the call.
+
+    Breaks requeue_expired: "Put every job whose lease ended back on pending".
+    """
+
+    def __init__(self, client: redis.Redis, registry: CollectorRegistry) -> None:
+        super().__init__(client, registry)
+        source = _patched(reference.REQUEUE_EXPIRED, "'-inf', ARGV[1])",
+                          "'-inf', ARGV[1], 'LIMIT', 0, 1)")
+        self._requeue_expired = self._script(lua_prelude(self.key_schema) + source)
+
+
+class DequeueDropsLegacyJobs(ReferenceQueue):
+    """H-23: dequeue finds a job's record in the new schema only; a pending id whose job a
+    legacy writer left in the old schema alone is dropped from the queue as "no record".
+
+    Breaks dequeue: a job "readable in either schema" is leased, never dropped.
+    """
+
+    def __init__(self, client: redis.Redis, registry: CollectorRegistry) -> None:
+        super().__init__(client, registry)
+        source = _patched(lua_prelude(self.key_schema) + reference.DEQUEUE,
+                          "  local records = records_of(id)\n  if #records > 0 then",
+                          "  local records = records_of(id)\n"
+                          "  if #records > 0 and records[1]:sub(1, #NEW) == NEW then")
+        self._dequeue = self._script(source)
+
+
+class CompleteInTwoSteps(ReferenceQueue):
+    """H-24: complete and fail write the status in one round trip, then take the job off
+    processing and its lease in a second (a pipeline): if the second fails, a finished job
+    still holds a lease, and requeue_expired runs it again.
+
+    Breaks complete: "Record that the job finished ... it is no longer leased", in one call.
+    """
+
+    def __init__(self, client: redis.Redis, registry: CollectorRegistry) -> None:
+        super().__init__(client, registry)
+        self._status_only = self._script(lua_prelude(self.key_schema) + reference.UPDATE_STATUS)
+
+    def _finish_job(self, workspace_id: str, job_id: str, status: JobStatus,
+                    operation: str) -> None:
+        workspace_id = self._workspace(workspace_id)
+        validation.validate_job_id(job_id, self.key_schema)
+        with self._counted(operation):
+            if not self._status_only(keys=self._record_keys(workspace_id, job_id),
+                                     args=[workspace_id, status]):
+                raise JobNotFound(f"job {job_id} is not in workspace {workspace_id}")
+            pipe = self.client.pipeline(transaction=True)
+            pipe.lrem(self.key_schema.processing_key, 1, job_id)
+            pipe.zrem(self.key_schema.lease_key, job_id)
+            pipe.execute()
+
+
+class ListJobsByPrefix(ReferenceQueue):
+    """H-25: list_jobs scans the new schema with `prefix + workspace + '*'` (no ':'), so
+    the jobs of every workspace whose id starts with this one's are listed too.
+
+    Breaks list_jobs: "Every job of the workspace" (and only its: tenant isolation).
+    """
+
+    def _new_schema_jobs(self, workspace_id: str) -> list[Job]:
+        pattern = f"{self.key_schema.new_job_prefix}{workspace_id}*"
+        return self._read(self._scan(pattern, KeyKind.NEW_JOB))
+
+
+# KEYS processing, leases, new record, old record; ARGV workspace id, job id.
+DROP_JOB = """
+local records = existing(KEYS[3], KEYS[4], ARGV[1])
+if #records == 0 then return 0 end
+redis.call('LREM', KEYS[1], 1, ARGV[2])
+redis.call('ZREM', KEYS[2], ARGV[2])
+for _, key in ipairs(records) do redis.call('DEL', key) end
+return #records
+"""
+
+# KEYS idem, new, queue; ARGV job id, then the record's field/value pairs.
+ENQUEUE_NEW_ONLY = """
+local existing = redis.call('GET', KEYS[1])
+if existing then return existing end
+redis.call('HSET', KEYS[2], unpack(ARGV, 2))
+redis.call('RPUSH', KEYS[3], ARGV[1])
+redis.call('SET', KEYS[1], ARGV[1])
+return ARGV[1]
+"""
+
+
 make_dequeue_newest_first = DequeueNewestFirst
 make_dequeue_returns_before_running = DequeueReturnsBeforeRunning
 make_lease_deadline_in_milliseconds = LeaseDeadlineInMilliseconds
@@ -481,6 +628,12 @@ make_queued_status_requeues = QueuedStatusRequeues
 make_telemetry_counted_up_front = TelemetryCountedUpFront
 make_enqueue_assumes_committed = EnqueueAssumesCommitted
 make_dequeue_gives_up_when_head_moved = DequeueGivesUpWhenHeadMoved
+make_fail_drops_the_job = FailDropsTheJob
+make_big_payload_new_schema_only = BigPayloadNewSchemaOnly
+make_requeue_one_per_call = RequeueOnePerCall
+make_dequeue_drops_legacy_jobs = DequeueDropsLegacyJobs
+make_complete_in_two_steps = CompleteInTwoSteps
+make_list_jobs_by_prefix = ListJobsByPrefix
 
 HOLDOUT: dict[str, tuple[str, str]] = {
     "H-1": ("make_dequeue_newest_first", "dequeue leases the newest pending job, not the oldest"),
@@ -519,4 +672,14 @@ HOLDOUT: dict[str, tuple[str, str]] = {
              "enqueue takes an aborted WATCH transaction for a write: two submits, two ids"),
     "H-19": ("make_dequeue_gives_up_when_head_moved",
              "dequeue returns None when another worker took the head it read"),
+    "H-20": ("make_fail_drops_the_job", "fail deletes the job instead of marking it failed"),
+    "H-21": ("make_big_payload_new_schema_only",
+             "enqueue writes a payload over 8 KiB to the new schema only"),
+    "H-22": ("make_requeue_one_per_call", "requeue_expired puts back one ended lease per call"),
+    "H-23": ("make_dequeue_drops_legacy_jobs",
+             "dequeue drops a pending job held in the old schema only"),
+    "H-24": ("make_complete_in_two_steps",
+             "complete/fail write the status, then clear processing and lease in a 2nd trip"),
+    "H-25": ("make_list_jobs_by_prefix",
+             "list_jobs also lists workspaces whose id starts with the one asked"),
 }

@@ -252,6 +252,50 @@ def answers_none_while_jobs_are_pending(queue: QueueTarget, lab: Lab) -> bool:
     return taken is None and len(pending(lab)) == 1
 
 
+# --- written after the fault sweep, never tuned on ------------------------------------------
+
+def fails_a_job_by_deleting_it(queue: QueueTarget, lab: Lab) -> bool:
+    job_id = leased(queue)
+    queue.fail("ws1", job_id)
+    return queue.get_job("ws1", job_id) is None
+
+
+def writes_a_big_payload_to_the_new_schema_only(queue: QueueTarget, lab: Lab) -> bool:
+    job_id = queue.enqueue("ws1", {"blob": "x" * 9000}, "req-1")
+    new = lab.redis.exists(SCHEMA.new_job_key("ws1", job_id))
+    return new == 1 and lab.redis.exists(SCHEMA.old_job_key(job_id)) == 0
+
+
+def leaves_an_ended_lease_after_requeue(queue: QueueTarget, lab: Lab) -> bool:
+    queue.enqueue("ws1", PAYLOAD, "req-1")
+    queue.enqueue("ws1", PAYLOAD, "req-2")
+    queue.dequeue(LEASE)
+    queue.dequeue(LEASE)
+    return len(queue.requeue_expired(now=FAR_FUTURE)) == 1 and len(processing(lab)) == 1
+
+
+def drops_a_pending_job_of_the_old_schema(queue: QueueTarget, lab: Lab) -> bool:
+    legacy = Job(uuid.uuid4().hex, "ws1", "req-legacy", {"n": 1}, "queued")
+    lab.redis.hset(SCHEMA.old_job_key(legacy.job_id), mapping=encode_job(legacy))
+    lab.redis.rpush(SCHEMA.queue_key, legacy.job_id)
+    return queue.dequeue(LEASE) is None and pending(lab) == [] and processing(lab) == []
+
+
+def runs_a_completed_job_again_after_a_failed_second_write(queue: QueueTarget,
+                                                           lab: Lab) -> bool:
+    job_id = leased(queue)
+    run = under_fault(lab, Fault(FaultKind.REQUEST_LOST, 2),
+                      lambda: queue.complete("ws1", job_id))
+    return (run.fired and not run.returned and status_in_redis(lab, job_id) == "completed"
+            and queue.requeue_expired(now=FAR_FUTURE) == [job_id])
+
+
+def lists_another_workspaces_job(queue: QueueTarget, lab: Lab) -> bool:
+    queue.enqueue("ws1", PAYLOAD, "req-1")
+    other = queue.enqueue("ws12", PAYLOAD, "req-1")
+    return other in {job.job_id for job in queue.list_jobs("ws1")}
+
+
 PROBES: dict[str, Callable[[QueueTarget, Lab], bool]] = {
     "H-1": leases_the_newest_job_first,
     "H-2": returns_the_job_as_it_was_before_running,
@@ -272,6 +316,12 @@ PROBES: dict[str, Callable[[QueueTarget, Lab], bool]] = {
     "H-17": counts_a_failed_write_as_success,
     "H-18": answers_a_job_another_submit_beat,
     "H-19": answers_none_while_jobs_are_pending,
+    "H-20": fails_a_job_by_deleting_it,
+    "H-21": writes_a_big_payload_to_the_new_schema_only,
+    "H-22": leaves_an_ended_lease_after_requeue,
+    "H-23": drops_a_pending_job_of_the_old_schema,
+    "H-24": runs_a_completed_job_again_after_a_failed_second_write,
+    "H-25": lists_another_workspaces_job,
 }
 
 
@@ -368,6 +418,33 @@ def test_h18_an_enqueue_beaten_by_another_submit_answers_its_own_unwritten_job(
 def test_h19_dequeue_answers_none_when_another_worker_took_the_head_it_read(
         qc_faulted_client, lab):
     assert answers_none_while_jobs_are_pending(build("H-19", qc_faulted_client, lab), lab)
+
+
+# --- written after the fault sweep ---------------------------------------------------------
+
+def test_h20_fail_deletes_the_job(qc_client, lab):
+    assert fails_a_job_by_deleting_it(build("H-20", qc_client, lab), lab)
+
+
+def test_h21_a_big_payload_is_written_to_the_new_schema_only(qc_client, lab):
+    assert writes_a_big_payload_to_the_new_schema_only(build("H-21", qc_client, lab), lab)
+
+
+def test_h22_requeue_expired_leaves_a_second_ended_lease(qc_client, lab):
+    assert leaves_an_ended_lease_after_requeue(build("H-22", qc_client, lab), lab)
+
+
+def test_h23_dequeue_drops_a_job_of_the_old_schema_only(qc_client, lab):
+    assert drops_a_pending_job_of_the_old_schema(build("H-23", qc_client, lab), lab)
+
+
+def test_h24_a_failed_second_write_of_complete_runs_the_job_again(qc_faulted_client, lab):
+    assert runs_a_completed_job_again_after_a_failed_second_write(
+        build("H-24", qc_faulted_client, lab), lab)
+
+
+def test_h25_list_jobs_lists_a_workspace_whose_id_starts_with_the_one_asked(qc_client, lab):
+    assert lists_another_workspaces_job(build("H-25", qc_client, lab), lab)
 
 
 # --- and none of them on the reference ----------------------------------------------------
