@@ -89,6 +89,9 @@ class FaultInjector:
         self._plan: dict[int, Fault] = {}
         self._armed: list[str] = []  # names of the toxics this injector added and not removed
         self._breaking = False  # some armed toxic closes connections when removed
+        # A toxic was added since the last heal (each is removed when its operation ends,
+        # but a removal can fail): a heal with nothing armed since has nothing to undo.
+        self.armed_since_heal = False
         # True while this injector talks to Toxiproxy. Python may collect a redis-py pipeline
         # then, and its __del__ sends UNWATCH through a connection of ours: that round trip
         # is not the operation's (it was counted, shifting the plan, and it re-entered the
@@ -190,6 +193,7 @@ class FaultInjector:
                 finally:
                     self.in_control = False
                 self._armed.append(toxic.name)
+                self.armed_since_heal = True
             self._breaking = self._breaking or fault.kind not in SURVIVES_REMOVAL
             run.fired.append(fault)
 
@@ -210,6 +214,7 @@ class FaultInjector:
                 self.in_control = False
             self._armed.clear()
             self._breaking = False
+            self.armed_since_heal = False
 
     def _open_run(self) -> OperationRun:
         if self._run is None:
