@@ -82,10 +82,12 @@ def test_phase1_shrinks_to_a_program_of_at_most_three_operations_that_loses_a_jo
 
 
 def test_redis_py_default_retries_queue_a_job_twice_after_a_lost_reply(qc_services):
+    # Finding, not shrinking: what it reads is the invariant the first failure broke (the
+    # gate profile's shrinking spent its whole 10 s budget here and was read by nothing).
     retries = DRIVER_POLICY.with_redis_py_retries()
     setup = MachineSetup(qc_services, "pipeline-fix", policy=retries,
                          fault_kinds=(FaultKind.REPLY_LOST,))
-    result = run_machine(setup, profile_settings("gate", max_examples=30))
+    result = run_machine(setup, settings(GATE_SEARCH, max_examples=30))
     assert "no_duplicates" in result.invariants_violated, result.report
 
 
@@ -170,8 +172,12 @@ def test_a_blocking_violation_ends_the_search_with_the_rest_unsearched(qc_servic
 
 
 def test_the_severity_the_first_run_broke_is_not_searched_again(qc_services, monkeypatch):
+    # One client and programs of 10 steps: what this test reads is which invariants each run
+    # judged; a later run that holds costs its whole budget (100 examples of 40 steps on two
+    # clients took 30 s of the 31 s) and what it finds is not read.
     passes = record_passes(monkeypatch)
-    result = run_by_severity(MachineSetup(qc_services, "variant:MEDIUM-3"), FIND)
+    result = run_by_severity(MachineSetup(qc_services, "variant:MEDIUM-3", clients=1),
+                             settings(FIND, stateful_step_count=10))
     (_, first_found), *later = passes
     broken = {INVARIANTS[name].severity for name in first_found}
     assert later, "a severity the first run did not break is searched on its own"
