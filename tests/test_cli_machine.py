@@ -52,6 +52,8 @@ def test_the_replayed_failure_does_not_happen_on_the_fixed_queue(nights_database
                     "--database", str(nights_database), "--clients", "1",
                     *compose_flags(qc_services))
     assert fixed.code == ExitCode.HOLDS, fixed.out + fixed.err
+    # a program was replayed and held (an empty database also exits 0: "nothing to replay")
+    assert "every invariant held" in fixed.out.splitlines()[-1], fixed.out
 
 
 def test_repro_without_a_database_is_a_usage_error(qc_services):
