@@ -9,37 +9,51 @@ would thin that margin; what is tested here is the replay, so one client.
 from __future__ import annotations
 
 import re
+import shutil
+from pathlib import Path
 
-from cli_runs import compose_flags, run_cli
+import pytest
+from cli_runs import Run, compose_flags, run_cli
 
 from harness.errors import ExitCode
 
 
-def test_a_failure_found_under_nightly_replays_from_its_database(qc_services, tmp_path):
-    servers = compose_flags(qc_services)
-    database = tmp_path / "hypothesis-db"
-    night = run_cli("machine", "--target", "variant:MEDIUM-3", "--profile", "nightly",
-                    "--database", str(database), "--examples", "100", "--steps", "10",
-            "--seed", "1", "--clients", "1", *servers)
-    assert night.code == ExitCode.VIOLATION, night.out + night.err
-    assert any(database.iterdir())
+@pytest.fixture(scope="module")
+def night(qc_services, tmp_path_factory) -> tuple[Run, Path]:
+    """The night both mornings replay (seeded: the same run whoever asks first)."""
+    database = tmp_path_factory.mktemp("night") / "hypothesis-db"
+    run = run_cli("machine", "--target", "variant:MEDIUM-3", "--profile", "nightly",
+                  "--database", str(database), "--examples", "100", "--steps", "10",
+                  "--seed", "1", "--clients", "1", *compose_flags(qc_services))
+    return run, database
+
+
+@pytest.fixture
+def nights_database(night, tmp_path) -> Path:
+    """A copy of the night's database per morning: a replay may delete what no longer fails."""
+    return Path(shutil.copytree(night[1], tmp_path / "hypothesis-db"))
+
+
+def test_a_failure_found_under_nightly_replays_from_its_database(night, nights_database,
+                                                                 qc_services):
+    run, _ = night
+    assert run.code == ExitCode.VIOLATION, run.out + run.err
+    assert any(nights_database.iterdir())
 
     morning = run_cli("machine", "--target", "variant:MEDIUM-3", "--profile", "repro",
-                      "--database", str(database), "--clients", "1", "--shrink-budget", "0",
-                      *servers)
+                      "--database", str(nights_database), "--clients", "1",
+                      "--shrink-budget", "0", *compose_flags(qc_services))
     assert morning.code == ExitCode.VIOLATION, morning.out + morning.err
     assert "input_validation" in morning.out.splitlines()[-1]
 
 
-def test_the_replayed_failure_does_not_happen_on_the_fixed_queue(qc_services, tmp_path):
-    servers = compose_flags(qc_services)
-    database = tmp_path / "hypothesis-db"
-    run_cli("machine", "--target", "variant:MEDIUM-3", "--profile", "nightly",
-            "--database", str(database), "--examples", "100", "--steps", "10",
-            "--seed", "1", "--clients", "1", *servers)
+def test_the_replayed_failure_does_not_happen_on_the_fixed_queue(nights_database, qc_services):
     fixed = run_cli("machine", "--target", "reference", "--profile", "repro",
-                    "--database", str(database), "--clients", "1", *servers)
+                    "--database", str(nights_database), "--clients", "1",
+                    *compose_flags(qc_services))
     assert fixed.code == ExitCode.HOLDS, fixed.out + fixed.err
+    # a program was replayed and held (an empty database also exits 0: "nothing to replay")
+    assert "every invariant held" in fixed.out.splitlines()[-1], fixed.out
 
 
 def test_repro_without_a_database_is_a_usage_error(qc_services):

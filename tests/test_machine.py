@@ -17,6 +17,7 @@ from harness.faults import FaultKind
 from harness.gate import DEFAULT_BLOCKING
 from harness.invariants import INVARIANTS, Severity
 from harness.machine import (
+    MachineResult,
     MachineSetup,
     run_by_severity,
     run_machine,
@@ -62,16 +63,25 @@ def test_twice_that_budget_kills_the_variants_that_are_hard_to_find(qc_services,
     assert not result.holds, f"variant {variant} ({VARIANTS[variant].defect}) survived"
 
 
+@pytest.fixture(scope="module")
+def phase1_shrunk(qc_services) -> tuple[MachineResult, list[str]]:
+    """Phase 1 shrunk to a minimal program that loses a job, and what was reported as found.
+
+    One client: with two, the shortest program may be a double submit with the fault.
+    Programs of at most 10 steps: shrinking them finishes well within its budget.
+    """
+    found: list[str] = []
+    setup = MachineSetup(qc_services, "phase1", judged={"no_lost_jobs"}, clients=1,
+                         shrink_budget=60, on_first_failure=found.append)
+    return run_machine(setup, profile_settings("gate", step_count=10)), found
+
+
 def test_phase1_shrinks_to_a_program_of_at_most_three_operations_that_loses_a_job(
-        qc_services):
-    # One client: with two, the shortest program may be a double submit with the fault.
+        phase1_shrunk):
     # Phase 1 loses jobs in more than one way, and which minimal program Hypothesis ends
     # at depends on what it met first: a faulted enqueue retried after healing (CRITICAL-1),
     # or a legacy job dequeued and failed. Either is at most three operations long.
-    # Programs of at most 10 steps: shrinking them finishes well within its budget.
-    result = run_machine(MachineSetup(qc_services, "phase1", judged={"no_lost_jobs"},
-                                      clients=1, shrink_budget=60),
-                         profile_settings("gate", step_count=10))
+    result, _ = phase1_shrunk
     assert result.invariants_violated == ["no_lost_jobs"]
     assert result.shrinking == "finished", "the minimal program is what this test reads"
     program = next(part for part in result.report.split("You can reproduce")
@@ -81,11 +91,21 @@ def test_phase1_shrinks_to_a_program_of_at_most_three_operations_that_loses_a_jo
     assert 1 <= len(operations) <= 3, program
 
 
+def test_shrinking_that_finishes_within_its_budget_says_finished(phase1_shrunk):
+    # what is shrunk does not matter here (the run above is read), that it ends does
+    result, found = phase1_shrunk
+    assert result.shrinking == "finished"
+    # reported once, as found, though shrinking met many more failing programs
+    assert len(found) == 1 and re.match(r"\[(CRITICAL|HIGH|MEDIUM|LOW)\] \w+: ", found[0])
+
+
 def test_redis_py_default_retries_queue_a_job_twice_after_a_lost_reply(qc_services):
+    # Finding, not shrinking: what it reads is the invariant the first failure broke (the
+    # gate profile's shrinking spent its whole 10 s budget here and was read by nothing).
     retries = DRIVER_POLICY.with_redis_py_retries()
     setup = MachineSetup(qc_services, "pipeline-fix", policy=retries,
                          fault_kinds=(FaultKind.REPLY_LOST,))
-    result = run_machine(setup, profile_settings("gate", max_examples=30))
+    result = run_machine(setup, settings(GATE_SEARCH, max_examples=30))
     assert "no_duplicates" in result.invariants_violated, result.report
 
 
@@ -112,18 +132,6 @@ def test_toxiproxy_dying_mid_run_is_an_infrastructure_error_not_a_violation(monk
     monkeypatch.setattr(Driver, "enqueue", enqueue_then_kill_toxiproxy)
     with local_services(ServicesConfig()) as services, pytest.raises(InfrastructureError):
         run_machine(MachineSetup(services, "reference"), GATE)
-
-
-def test_shrinking_that_finishes_within_its_budget_says_finished(qc_services):
-    found: list[str] = []
-    # one client and short programs: what is shrunk does not matter here, that it ends does
-    setup = MachineSetup(qc_services, "variant:MEDIUM-3", on_first_failure=found.append,
-                         shrink_budget=300, clients=1)
-    result = run_machine(setup, profile_settings("gate", max_examples=20, step_count=10))
-    assert "input_validation" in result.invariants_violated
-    assert result.shrinking == "finished"
-    # reported once, as found (the first failure may name another invariant than the shrunk one)
-    assert len(found) == 1 and re.match(r"\[(CRITICAL|HIGH|MEDIUM|LOW)\] \w+: ", found[0])
 
 
 class _FailsOnLargeNumbers(RuleBasedStateMachine):
@@ -170,8 +178,12 @@ def test_a_blocking_violation_ends_the_search_with_the_rest_unsearched(qc_servic
 
 
 def test_the_severity_the_first_run_broke_is_not_searched_again(qc_services, monkeypatch):
+    # One client and programs of 10 steps: what this test reads is which invariants each run
+    # judged; a later run that holds costs its whole budget (100 examples of 40 steps on two
+    # clients took 30 s of the 31 s) and what it finds is not read.
     passes = record_passes(monkeypatch)
-    result = run_by_severity(MachineSetup(qc_services, "variant:MEDIUM-3"), FIND)
+    result = run_by_severity(MachineSetup(qc_services, "variant:MEDIUM-3", clients=1),
+                             settings(FIND, stateful_step_count=10))
     (_, first_found), *later = passes
     broken = {INVARIANTS[name].severity for name in first_found}
     assert later, "a severity the first run did not break is searched on its own"

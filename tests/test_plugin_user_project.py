@@ -111,7 +111,11 @@ def test_the_team_test_file_passes_on_the_team_queue(team_project):
 
 
 def test_the_team_test_file_fails_on_the_leaky_queue_naming_the_finding(team_project):
-    run = team_pytest(team_project, "--qc-target", "leakyqueue:make_queue")
+    # The finding named is a scenario's (FIELD-7). The team's state machine test is left
+    # out of this run: on the leak it shrank for 13 of the run's 16 s, and nothing here
+    # read its outcome (the run exits 1 on FIELD-7 either way).
+    run = team_pytest(team_project, "--qc-target", "leakyqueue:make_queue", "--deselect",
+                      "test_teamqueue.py::test_the_queue_keeps_every_invariant_under_faults")
     assert run.code == 1, run.out + run.err
     assert "FAILED test_teamqueue.py::test_the_queue_holds_where_the_review_found_bugs[FIELD-7]" \
         in run.out
