@@ -274,7 +274,8 @@ def sweep(make_driver: Callable[[], Driver], kinds: Sequence[FaultKind],
         ran = run_program(make_driver(), program)
         outcome.programs, outcome.steps = number, outcome.steps + len(ran.history)
         trips.extend(ran.trips)
-        mine = [v for v in ran.violations if v.invariant in still]
+        # A hang ends the sweep whatever is judged: each later program could wait as long.
+        mine = [v for v in ran.violations if v.invariant in still or ran.hung]
         if not mine:
             continue
         names = sorted({v.invariant for v in mine})
@@ -286,8 +287,7 @@ def sweep(make_driver: Callable[[], Driver], kinds: Sequence[FaultKind],
         for severity in severities:
             outcome.found.setdefault(severity, finding)
         still -= {n for n, inv in INVARIANTS.items() if inv.severity in severities}
-        if ran.hung:
-            outcome.hung = True
+        outcome.hung = ran.hung
         if ran.hung or severities & stop_at or not still:
             break
     outcome.seconds = time.monotonic() - started

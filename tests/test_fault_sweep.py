@@ -4,6 +4,7 @@ correct queue. Pure-logic tests of what it runs, then runs on real servers."""
 
 from __future__ import annotations
 
+import time
 from types import SimpleNamespace
 
 import pytest
@@ -23,6 +24,7 @@ from harness.injector import RoundTrip
 from harness.invariants import Severity
 from harness.machine import MachineSetup, run_by_severity
 from harness.profiles import profile_settings
+from harness.target import load_factory
 
 WRITE_THEN_READ = [RoundTrip(1, ("HGET",)), RoundTrip(2, ("HSET",)), RoundTrip(3, ("HSET",))]
 
@@ -157,3 +159,31 @@ def test_a_requeue_at_a_lease_deadline_is_not_run_when_the_job_holds_no_lease():
 
     deadline_ops = [o for o in OPERATIONS if "deadline" in o.name]
     assert deadline_ops and all(o.run(NoLeases(), "job-1", ()) is None for o in deadline_ops)
+
+
+class _SlowListQueue:
+    """The reference, except that list_jobs takes 1.5 s: past a 0.3 s operation limit."""
+
+    def __init__(self, inner):
+        self._inner = inner
+        self.key_schema = inner.key_schema
+
+    def __getattr__(self, name):
+        return getattr(self._inner, name)
+
+    def list_jobs(self, workspace_id):
+        time.sleep(1.5)
+        return self._inner.list_jobs(workspace_id)
+
+
+def _slow_list_queue(client, registry):
+    return _SlowListQueue(load_factory("reference")(client, registry))
+
+
+@pytest.mark.servers
+def test_a_hang_ends_the_sweep_even_where_liveness_is_not_judged(qc_services):
+    outcome = sweep(lambda: Driver(qc_services, _slow_list_queue, op_timeout=0.3),
+                    tuple(FaultKind), judged=frozenset({"no_lost_jobs"}))
+    assert outcome.hung
+    hung = next(iter(outcome.found.values()))
+    assert hung.program.operation.name == "list_jobs" and outcome.programs == hung.number
